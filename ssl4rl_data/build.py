@@ -1,0 +1,344 @@
+"""source -> normalize -> task -> encode -> write: the one data path every build takes.
+
+The image list is scanned once (lightweight references and content hashes only), deduplicated, and
+cut into shards whose boundaries depend only on the number of images. Each shard is built from its
+own samples' keys and written as one parquet file into a staging folder next to `--out`, so the
+bytes never depend on `--num-proc`, memory stays bounded, an interrupted build resumes from its
+finished shards, and `--out` only ever appears complete (one rename at the end).
+"""
+
+import dataclasses
+import hashlib
+import json
+import multiprocessing
+import os
+import queue
+import shutil
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+from tqdm import tqdm
+
+from . import __version__
+from .errors import SkipImage, UserError
+from .images import IMAGE_FORMATS, content_digest, decode, encode, sample_rng
+from .schema import FEATURES, make_row
+from .source import ImageRef, Source
+from .task import Task
+
+SHARD_TARGET_COUNT = 16  # enough shards to keep every core busy on small builds
+SHARD_MIN_ROWS, SHARD_MAX_ROWS = 32, 1000
+ROW_GROUP_ROWS = 64
+PARTNER_TRIES = 8
+
+
+@dataclass
+class BuildOptions:
+    seed: int = 0
+    limit: int | None = None
+    image_format: str = "jpeg"
+    max_side: int = 448
+
+    def __post_init__(self):
+        if self.image_format not in IMAGE_FORMATS:
+            raise UserError(f"--image-format must be one of {', '.join(IMAGE_FORMATS)}, got {self.image_format!r}")
+        if self.limit is not None and self.limit < 1:
+            raise UserError(f"--limit must be at least 1, got {self.limit}")
+        if self.max_side < 0:
+            raise UserError(f"--max-side must be 0 (no limit) or positive, got {self.max_side}")
+
+
+@dataclass(frozen=True)
+class Item:
+    source_index: int
+    ref: ImageRef
+    digest: str
+
+
+@dataclass
+class ShardStats:
+    rows: int = 0
+    rows_by_source: Counter = field(default_factory=Counter)
+    skipped: Counter = field(default_factory=Counter)
+    answers: Counter = field(default_factory=Counter)
+
+    def add(self, other: "ShardStats"):
+        self.rows += other.rows
+        self.rows_by_source.update(other.rows_by_source)
+        self.skipped.update(other.skipped)
+        self.answers.update(other.answers)
+
+    def to_json(self) -> str:
+        return json.dumps({"rows": self.rows, "rows_by_source": self.rows_by_source,
+                           "skipped": self.skipped, "answers": self.answers})
+
+    @classmethod
+    def from_json(cls, text: str) -> "ShardStats":
+        data = json.loads(text)
+        return cls(
+            rows=data["rows"],
+            rows_by_source=Counter({int(k): v for k, v in data["rows_by_source"].items()}),
+            skipped=Counter(data["skipped"]),
+            answers=Counter(data["answers"]),
+        )
+
+
+@dataclass
+class SourceScan:
+    spec: str
+    description: dict
+    images: int = 0
+    duplicates: int = 0
+    unreadable: int = 0
+    fingerprint: str = ""
+
+
+@dataclass
+class BuildResult:
+    out: Path
+    version: str
+    stats: ShardStats
+    scans: list[SourceScan]
+    seconds: float
+
+
+def scan(sources: list[Source], specs: list[str], progress: bool) -> tuple[list[Item], list[SourceScan]]:
+    """List every image once: drop repeated ids within a source and repeated content across all sources."""
+    items, scans, seen_digests = [], [], set()
+    bar = tqdm(desc="scanning", unit="img", disable=not progress, mininterval=0.5)
+    for index, (source, spec) in enumerate(zip(sources, specs)):
+        summary = SourceScan(spec=spec, description=source.describe())
+        seen_ids, fingerprint = set(), hashlib.blake2b(digest_size=16)
+        for ref in source.refs():
+            bar.update()
+            summary.images += 1
+            if ref.source_id in seen_ids:
+                summary.duplicates += 1
+                continue
+            seen_ids.add(ref.source_id)
+            digest = ref.digest
+            if digest is None:
+                try:
+                    digest = content_digest(source.read(ref.locator))
+                except OSError:
+                    summary.unreadable += 1
+                    continue
+            fingerprint.update(f"{ref.source_id}\t{digest}\n".encode())
+            if digest in seen_digests:
+                summary.duplicates += 1
+                continue
+            seen_digests.add(digest)
+            items.append(Item(index, ref, digest))
+        summary.fingerprint = fingerprint.hexdigest()
+        scans.append(summary)
+    bar.close()
+    return items, scans
+
+
+def shard_bounds(count: int) -> list[tuple[int, int]]:
+    """Contiguous shards that depend on `count` alone (never on the number of processes).
+
+    >>> shard_bounds(100)
+    [(0, 32), (32, 64), (64, 96), (96, 100)]
+    """
+    size = min(SHARD_MAX_ROWS, max(SHARD_MIN_ROWS, -(-count // SHARD_TARGET_COUNT)))
+    return [(start, min(start + size, count)) for start in range(0, count, size)]
+
+
+class ShardBuilder:
+    """Turns items into rows. Created once, then shared with worker processes by fork."""
+
+    def __init__(self, task: Task, sources: list[Source], items: list[Item], options: BuildOptions, staging: Path):
+        self.task, self.sources, self.items, self.options = task, sources, items, options
+        self.staging = staging
+        self.shards = shard_bounds(len(items))
+        self.on_rows = None  # called with the number of images done, for the progress bar
+
+    def shard_path(self, index: int) -> Path:
+        return self.staging / "data" / f"train-{index:05d}-of-{len(self.shards):05d}.parquet"
+
+    def stats_path(self, index: int) -> Path:
+        return self.staging / ".shards" / f"{index:05d}.json"
+
+    def finished(self, index: int) -> bool:
+        return self.shard_path(index).exists() and self.stats_path(index).exists()
+
+    def build_shard(self, index: int) -> ShardStats:
+        start, stop = self.shards[index]
+        stats, rows = ShardStats(), []
+        temporary = self.shard_path(index).with_suffix(".tmp")
+        with pq.ParquetWriter(temporary, FEATURES.arrow_schema) as writer:
+            for position in range(start, stop):
+                row = self._row_or_skip(position, stats)
+                if row is not None:
+                    rows.append(row)
+                if len(rows) == ROW_GROUP_ROWS or (position == stop - 1 and rows):
+                    writer.write_table(pa.Table.from_pylist(rows, schema=FEATURES.arrow_schema))
+                    rows = []
+                if self.on_rows is not None and ((position - start) % 16 == 15 or position == stop - 1):
+                    self.on_rows((position - start) % 16 + 1)
+        os.replace(temporary, self.shard_path(index))  # the shard exists only once it is whole
+        self.stats_path(index).write_text(stats.to_json())
+        return stats
+
+    def _row_or_skip(self, position: int, stats: ShardStats) -> dict | None:
+        item = self.items[position]
+        try:
+            image = self._decode(item)
+            rng = sample_rng(self.options.seed, self.task.name, item.ref.source_id)
+            sample = self.task.make(image, rng, lambda rng: self._other_image(position, image, rng))
+        except SkipImage as skip:
+            stats.skipped[skip.reason] += 1
+            return None
+        except Exception as error:  # one odd image must not sink a long build: count it, report it
+            stats.skipped[f"failed-{type(error).__name__}"] += 1
+            return None
+        stats.rows += 1
+        stats.rows_by_source[item.source_index] += 1
+        stats.answers[sample.answer] += 1
+        return make_row(
+            task=self.task.name,
+            question=sample.question,
+            images=[encode(view, self.options.image_format) for view in sample.images],
+            answer=sample.answer,
+            source_ids=[item.ref.source_id, *sample.extra_source_ids],
+        )
+
+    def _decode(self, item: Item):
+        try:
+            data = self.sources[item.source_index].read(item.ref.locator)
+        except OSError:
+            raise SkipImage("unreadable") from None
+        return decode(data, self.options.max_side)
+
+    def _other_image(self, position: int, image, rng):
+        """A different image for a contrastive negative: different content, not just a different row."""
+        if len(self.items) > 1:
+            for _ in range(PARTNER_TRIES):
+                other = int(rng.integers(len(self.items) - 1))
+                other += other >= position
+                item = self.items[other]
+                if item.digest == self.items[position].digest:
+                    continue
+                try:
+                    candidate = self._decode(item)
+                except SkipImage:
+                    continue
+                if candidate.size == image.size and candidate.tobytes() == image.tobytes():
+                    continue
+                return item.ref.source_id, candidate
+        raise SkipImage("no-distinct-partner")
+
+
+def build_version(task: Task, options: BuildOptions, scans: list[SourceScan]) -> str:
+    """A content-derived version: the same inputs, parameters and generator give the same version."""
+    recipe = {
+        "generator": f"ssl4rl-data {__version__}",
+        "task": task.name,
+        "parameters": task.parameters(),
+        "options": dataclasses.asdict(options),
+        "sources": [[s.description, s.fingerprint] for s in scans],
+    }
+    return hashlib.blake2b(json.dumps(recipe, sort_keys=True).encode(), digest_size=8).hexdigest()
+
+
+def build(
+    task: Task,
+    sources: list[Source],
+    specs: list[str],
+    options: BuildOptions,
+    out: Path,
+    *,
+    num_proc: int = 1,
+    overwrite: bool = False,
+    progress: bool = True,
+    write_card=None,
+) -> BuildResult:
+    """Build a dataset folder at `out`. `write_card(folder, result)` renders its README before publishing."""
+    started = time.perf_counter()
+    out = Path(out)
+    if out.exists() and not overwrite:
+        raise UserError(f"{out} already exists; pass --overwrite to replace it")
+    if num_proc < 1:
+        raise UserError(f"--num-proc must be at least 1, got {num_proc}")
+    items, scans = scan(sources, specs, progress)
+    if options.limit is not None:
+        items = items[: options.limit]
+    if not items:
+        raise UserError("the sources hold no usable image")
+    version = build_version(task, options, scans)
+    staging = out.parent / f".{out.name}.partial-{version}"
+    (staging / "data").mkdir(parents=True, exist_ok=True)
+    (staging / ".shards").mkdir(exist_ok=True)
+    builder = ShardBuilder(task, sources, items, options, staging)
+    stats = _run_shards(builder, num_proc, progress)
+    unreadable = sum(scan.unreadable for scan in scans)
+    if unreadable:
+        stats.skipped["unreadable"] += unreadable
+    shutil.rmtree(staging / ".shards")
+    if stats.rows == 0:
+        shutil.rmtree(staging)
+        reasons = ", ".join(f"{reason} {n}" for reason, n in sorted(stats.skipped.items()))
+        raise UserError(f"no rows: every source image was skipped ({reasons})")
+    result = BuildResult(out=out, version=version, stats=stats, scans=scans, seconds=time.perf_counter() - started)
+    if write_card is not None:
+        write_card(staging, result)
+    _publish(staging, out)
+    result.seconds = time.perf_counter() - started
+    return result
+
+
+_FORKED_BUILDER: ShardBuilder | None = None
+
+
+def _build_forked_shard(index: int) -> None:
+    _FORKED_BUILDER.build_shard(index)
+
+
+def _run_shards(builder: ShardBuilder, num_proc: int, progress: bool) -> ShardStats:
+    todo = [i for i in range(len(builder.shards)) if not builder.finished(i)]
+    done_items = sum(stop - start for i, (start, stop) in enumerate(builder.shards) if i not in todo)
+    bar = tqdm(total=len(builder.items), initial=done_items, desc="building", unit="img",
+               disable=not progress, mininterval=0.5)
+    if num_proc == 1 or len(todo) <= 1:
+        builder.on_rows = bar.update
+        for index in todo:
+            builder.build_shard(index)
+    else:
+        global _FORKED_BUILDER
+        context = multiprocessing.get_context("fork")
+        progress_queue = context.Queue()
+        builder.on_rows = progress_queue.put
+        _FORKED_BUILDER = builder  # workers inherit it by fork; only shard numbers cross the pipe
+        try:
+            with context.Pool(min(num_proc, len(todo))) as pool:
+                pending = pool.map_async(_build_forked_shard, todo, chunksize=1)
+                while not pending.ready():
+                    try:
+                        bar.update(progress_queue.get(timeout=0.2))
+                    except queue.Empty:
+                        pass
+                pending.get()  # re-raise a worker's error here
+        finally:
+            _FORKED_BUILDER = None
+    builder.on_rows = None
+    bar.close()
+    stats = ShardStats()
+    for index in range(len(builder.shards)):
+        stats.add(ShardStats.from_json(builder.stats_path(index).read_text()))
+    return stats
+
+
+def _publish(staging: Path, out: Path):
+    """Move the finished folder into place; an existing `out` is replaced only after the new one is whole."""
+    if out.exists():
+        trash = out.parent / f".{out.name}.replaced-{os.getpid()}"
+        os.replace(out, trash)
+        os.replace(staging, out)
+        shutil.rmtree(trash)
+    else:
+        os.replace(staging, out)

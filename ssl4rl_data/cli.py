@@ -1,0 +1,163 @@
+"""The `ssl4rl-data` command. Task options are generated from each task's Config dataclass."""
+
+import dataclasses
+import shlex
+import sys
+import typing
+from pathlib import Path
+
+import click
+
+from . import registry
+from .build import BuildOptions, build
+from .card import write_card
+from .errors import UserError
+from .source import parse_source
+from .task import config_from_options
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="ssl4rl")
+def cli():
+    """Turn plain images into verifiable RL data for vision-language models (SSL4RL)."""
+
+
+class TaskGroup(click.Group):
+    """`build TASK`: one subcommand per registered task, made on demand from its Config."""
+
+    def list_commands(self, ctx):
+        return list(registry.tasks())
+
+    def get_command(self, ctx, name):
+        task_cls = registry.tasks().get(name)
+        return _task_command(task_cls) if task_cls else None
+
+    def resolve_command(self, ctx, args):
+        if args and not args[0].startswith("-") and args[0] not in registry.tasks():
+            raise UserError(f"unknown task {args[0]!r}; choose one of: {', '.join(registry.tasks())}")
+        return super().resolve_command(ctx, args)
+
+
+@cli.group(cls=TaskGroup)
+def build_group():
+    """Build a dataset of one pretext task: ssl4rl-data build TASK [OPTIONS]."""
+
+
+cli.add_command(build_group, name="build")
+
+
+def _config_options(config_cls) -> list[click.Option]:
+    options = []
+    hints = typing.get_type_hints(config_cls)
+    for f in dataclasses.fields(config_cls):
+        flag = "--" + f.name.replace("_", "-")
+        help_text = f.metadata.get("help", "")
+        if hints[f.name] is bool:
+            options.append(click.Option([f"{flag}/--no-{flag[2:]}", f.name], default=f.default, help=help_text))
+        else:
+            options.append(click.Option([flag, f.name], type=hints[f.name], default=f.default,
+                                        show_default=True, help=help_text))
+    return options
+
+
+COMMON_OPTIONS = [
+    click.Option(["--source", "sources"], multiple=True, default=("sample",), show_default=True,
+                 help="Image source, repeatable: sample, folder:PATH, or a benchmark source "
+                      "(NAME:PATH?option=value). Run `ssl4rl-data sources` for the list."),
+    click.Option(["--out"], type=click.Path(path_type=Path), default=None,
+                 help="Output folder (Hub repo layout). Default: out/TASK."),
+    click.Option(["--seed"], type=int, default=0, show_default=True, help="Seed of every per-sample transform."),
+    click.Option(["--limit"], type=int, default=None, help="Use at most this many unique source images."),
+    click.Option(["--num-proc"], type=int, default=1, show_default=True, help="Worker processes."),
+    click.Option(["--image-format"], type=click.Choice(["jpeg", "png"]), default="jpeg", show_default=True,
+                 help="Encoding of the output images (JPEG q95 or PNG level 1)."),
+    click.Option(["--max-side"], type=int, default=448, show_default=True,
+                 help="Downscale sources so the longer side is at most this many pixels (0: keep)."),
+    click.Option(["--overwrite"], is_flag=True, help="Replace --out if it exists (only once the new data is whole)."),
+    click.Option(["--quiet", "-q"], is_flag=True, help="No progress bars."),
+]
+
+
+def _task_command(task_cls) -> click.Command:
+    config_names = [f.name for f in dataclasses.fields(task_cls.Config)]
+
+    def run(**kwargs):
+        config = {name: kwargs.pop(name) for name in config_names}
+        try:
+            task = task_cls(config_from_options(task_cls, config))
+        except ValueError as error:
+            raise UserError(str(error)) from None
+        _run_build(task, **kwargs)
+
+    return click.Command(
+        name=task_cls.name,
+        callback=run,
+        params=COMMON_OPTIONS + _config_options(task_cls.Config),
+        help=(sys.modules[task_cls.__module__].__doc__ or "").strip(),
+    )
+
+
+def _run_build(task, sources, out, seed, limit, num_proc, image_format, max_side, overwrite, quiet):
+    options = BuildOptions(seed=seed, limit=limit, image_format=image_format, max_side=max_side)
+    parsed = [parse_source(spec) for spec in sources]
+    out = out or Path("out") / task.name
+    command = shlex.join(["ssl4rl-data", *sys.argv[1:]]) if sys.argv[0].endswith("ssl4rl-data") else "(python API)"
+    result = build(
+        task, parsed, list(sources), options, out,
+        num_proc=num_proc, overwrite=overwrite, progress=not quiet,
+        write_card=lambda folder, res: write_card(folder, res, task=task, options=options, command=command),
+    )
+    _print_summary(result)
+
+
+def _print_summary(result):
+    stats = result.stats
+    rate = stats.rows / result.seconds if result.seconds else 0.0
+    click.echo(f"wrote {stats.rows} rows to {result.out} (version {result.version}) "
+               f"in {result.seconds:.1f} s, {rate:.1f} rows/s", err=True)
+    if stats.skipped:
+        click.echo("skipped: " + ", ".join(f"{reason} {n}" for reason, n in sorted(stats.skipped.items())), err=True)
+    duplicates = sum(scan.duplicates for scan in result.scans)
+    if duplicates:
+        click.echo(f"duplicate images dropped: {duplicates}", err=True)
+
+
+@cli.command()
+def sources():
+    """List the image sources."""
+    for source_cls in registry.sources().values():
+        click.echo((sys.modules[source_cls.__module__].__doc__ or source_cls.name).strip().splitlines()[0])
+
+
+@cli.command()
+@click.argument("dataset", type=click.Path(path_type=Path))
+@click.option("--out", type=click.Path(path_type=Path), default=Path("preview.png"), show_default=True)
+@click.option("--rows", type=int, default=8, show_default=True, help="How many rows to show.")
+def preview(dataset, out, rows):
+    """Draw a contact sheet of some rows of a built DATASET folder, with their answers."""
+    from .preview import contact_sheet
+
+    contact_sheet(dataset, rows).save(out)
+    click.echo(f"wrote {out}", err=True)
+
+
+def main(argv=None) -> int:
+    """Entry point: every user mistake becomes one line on stderr and a non-zero exit, never a traceback."""
+    try:
+        cli.main(args=argv, prog_name="ssl4rl-data", standalone_mode=False)
+    except click.exceptions.Exit as done:
+        return done.exit_code
+    except click.exceptions.Abort:
+        click.echo("ssl4rl-data: aborted", err=True)
+        return 130
+    except click.ClickException as error:
+        click.echo(f"ssl4rl-data: error: {error.format_message()}", err=True)
+        return error.exit_code
+    except KeyboardInterrupt:
+        click.echo("ssl4rl-data: interrupted; run the same command again to resume", err=True)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,90 @@
+"""Rule-checked rewards with TRL's reward-function signature.
+
+Only the first `<answer>...</answer>` of a completion is scored, by the rule of the row's `task`
+(each task's `score`), so datasets of several tasks can be mixed in one run. A completion is either
+a string or a list of chat messages whose last one is the assistant's; content may be a string or a
+list of `{"type": "text", "text": ...}` parts. These functions never raise: anything unreadable
+scores 0.
+"""
+
+import re
+
+from .registry import tasks
+
+ANSWER_PATTERN = re.compile(r"<answer>(.*?)</answer>", re.DOTALL)
+FORMAT_PATTERN = re.compile(r"\s*<think>.*?</think>\s*<answer>.*?</answer>\s*", re.DOTALL)
+
+
+def completion_text(completion) -> str:
+    """The assistant's text of one completion, whatever shape TRL hands over.
+
+    >>> completion_text([{"role": "assistant", "content": [{"type": "text", "text": "hi"}]}])
+    'hi'
+    """
+    if isinstance(completion, str):
+        return completion
+    if isinstance(completion, dict):
+        completion = [completion]
+    if isinstance(completion, (list, tuple)) and completion:
+        content = completion[-1].get("content", "") if isinstance(completion[-1], dict) else ""
+        if isinstance(content, str):
+            return content
+        if isinstance(content, (list, tuple)):
+            return "".join(p.get("text") or "" for p in content if isinstance(p, dict) and p.get("type") == "text")
+    return ""
+
+
+def extract_answer(text: str) -> str | None:
+    """The stripped text inside the first <answer> tag, or None.
+
+    >>> extract_answer("<think>x</think> <answer> 90 </answer><answer>180</answer>")
+    '90'
+    >>> extract_answer("90") is None
+    True
+    """
+    match = ANSWER_PATTERN.search(text)
+    return match.group(1).strip() if match else None
+
+
+def score(completion, answer: str, task: str) -> float:
+    """Reward of one completion for a row of `task` with ground truth `answer`."""
+    try:
+        prediction = extract_answer(completion_text(completion))
+        task_cls = tasks().get(task)
+        if prediction is None or task_cls is None or not isinstance(answer, str):
+            return 0.0
+        return float(task_cls.score(prediction, answer))
+    except Exception:  # a reward function must never stop training
+        return 0.0
+
+
+def accuracy_reward(completions, answer, task, **kwargs) -> list[float]:
+    """1.0 for a right answer (partial credit for jigsaw), else 0.0; routed by each row's `task`.
+
+    Accepted variants, per task: case and surrounding spaces are ignored for every task; rotation
+    also accepts a trailing degree sign (`90°`); jigsaw accepts spaces around the numbers and gives
+    the fraction of right cells, but only for a permutation of 1..N of the right length.
+
+    >>> accuracy_reward(
+    ...     ["<think>...</think> <answer>90°</answer>", "<answer>2,1,3,4</answer>", "<answer>1,1,1,1</answer>",
+    ...      [{"role": "assistant", "content": "<answer> Positive </answer>"}], "no tags: positive"],
+    ...     answer=["90", "2,4,1,3", "2,4,1,3", "positive", "positive"],
+    ...     task=["rotation", "jigsaw", "jigsaw", "contrastive", "contrastive"])
+    [1.0, 0.25, 0.0, 1.0, 0.0]
+    """
+    return [score(c, a, t) for c, a, t in zip(completions, answer, task)]
+
+
+def format_reward(completions, **kwargs) -> list[float]:
+    """1.0 when the whole completion is `<think>...</think> <answer>...</answer>`, else 0.0.
+
+    >>> format_reward(["<think>a</think>\\n<answer>b</answer>", "<answer>b</answer>", "<think>a</think><answer>b</answer> more"])
+    [1.0, 0.0, 0.0]
+    """
+    rewards = []
+    for completion in completions:
+        try:
+            rewards.append(1.0 if FORMAT_PATTERN.fullmatch(completion_text(completion)) else 0.0)
+        except Exception:
+            rewards.append(0.0)
+    return rewards

@@ -1,0 +1,70 @@
+"""What an image source is: a lazy, ordered stream of references to encoded images.
+
+A source lives in one file under `ssl4rl_data/sources/` and registers itself with `@register_source`.
+`refs()` yields lightweight references in a stable order (never the pixels, so an ImageNet-size
+input does not sit in memory); `read(locator)` returns one image's encoded bytes again, at any time,
+in any worker. Sources never return labels: nothing but image bytes leaves them.
+"""
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import ClassVar, Iterator
+from urllib.parse import parse_qsl, quote
+
+from .errors import UserError
+from .registry import sources
+
+
+@dataclass(frozen=True)
+class ImageRef:
+    source_id: str  # stable, label-free, unique within the source
+    locator: object  # whatever `read` needs: a path, (file, offset, size), ...
+    digest: str | None = None  # content hash, when the source has the bytes in hand anyway
+
+
+class Source:
+    name: ClassVar[str]
+    # Benchmark whose own images these are (training on them is transductive); None for plain photos.
+    benchmark: ClassVar[str | None] = None
+    takes_path: ClassVar[bool] = True
+
+    def __init__(self, path: str | None, options: dict[str, str]):
+        self.path = Path(path) if path else None
+        self.options = options
+        if self.takes_path:
+            if not path:
+                raise UserError(f"source {self.name!r} needs a path: --source {self.name}:PATH")
+            if not self.path.exists():
+                raise UserError(f"source {self.name}: {path} does not exist")
+        unknown = sorted(set(options) - set(self.option_names()))
+        if unknown:
+            allowed = ", ".join(self.option_names()) or "none"
+            raise UserError(f"source {self.name} has no option {unknown[0]!r} (options: {allowed})")
+
+    def option_names(self) -> tuple[str, ...]:
+        return ()
+
+    def refs(self) -> Iterator[ImageRef]:
+        raise NotImplementedError
+
+    def read(self, locator) -> bytes:
+        raise NotImplementedError
+
+    def describe(self) -> dict:
+        """What the dataset card says about this source (no labels, no local paths)."""
+        return {"kind": self.name, "benchmark": self.benchmark, "options": dict(self.options)}
+
+
+def parse_source(spec: str) -> Source:
+    """'NAME[:PATH][?key=value&...]' -> a Source. One-line UserError for anything wrong."""
+    name, _, rest = spec.partition(":")
+    path, _, query = rest.partition("?")
+    known = sources()
+    if name not in known:
+        raise UserError(f"unknown source {name!r} in {spec!r}; choose one of: {', '.join(known)}")
+    return known[name](path or None, dict(parse_qsl(query, keep_blank_values=True)))
+
+
+def id_from_path(relative: Path) -> str:
+    """A stable id from a relative path, with '|' and other odd characters escaped ('|' joins ids)."""
+    return quote(relative.as_posix(), safe="/-_.~()+,=@ ")

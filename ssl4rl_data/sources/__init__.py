@@ -1,0 +1,1 @@
+"""Image sources, one module each; every module here is discovered by `ssl4rl_data.registry`."""

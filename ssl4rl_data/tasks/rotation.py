@@ -1,0 +1,97 @@
+"""Rotation: the second image is the first rotated counter-clockwise; answer the angle in degrees."""
+
+import math
+from dataclasses import dataclass, field
+
+from PIL import Image
+
+from ..errors import SkipImage
+from ..images import aligned_crop_box
+from ..registry import register_task
+from ..task import ANSWER_FORMAT, Sample, Task
+
+MIN_SIDE = 32
+
+
+@dataclass
+class RotationConfig:
+    step: int = field(
+        default=90,
+        metadata={
+            "help": "Angle step in degrees; the answers are the multiples of STEP below 360. 90 is lossless; "
+            "finer steps resample and crop every view the same way, whatever the angle."
+        },
+    )
+
+    def __post_init__(self):
+        if not 0 < self.step < 360 or 360 % self.step:
+            raise ValueError(f"--step must divide 360 (e.g. 90, 45, 30), got {self.step}")
+
+
+@register_task("rotation")
+class Rotation(Task):
+    Config = RotationConfig
+
+    @property
+    def angles(self) -> list[int]:
+        return list(range(0, 360, self.config.step))
+
+    def make(self, image, rng, other_image):
+        angle = int(rng.choice(self.angles))
+        # A square, so width and height never tell a 90/270 rotation apart; on the 16 px grid, so
+        # JPEG block seams land on the same grid after rotating.
+        side = min(image.size) // 16 * 16
+        if side < MIN_SIDE:
+            raise SkipImage("too-small")
+        square = image.crop(aligned_crop_box(image.size, side, side))
+        if self.config.step % 90 == 0:
+            views = [square, square.transpose(_TRANSPOSE[angle]) if angle else square]
+        else:
+            inner = int(side / math.sqrt(2)) // 16 * 16
+            if inner < MIN_SIDE:
+                raise SkipImage("too-small")
+            views = [_rotate_inner(square, 0, inner), _rotate_inner(square, angle, inner)]
+        angle_list = ", ".join(map(str, self.angles))
+        question = (
+            "The first image is an original picture. The second image is the same picture rotated "
+            f"counter-clockwise by one of these angles: {angle_list} degrees. By how many degrees "
+            "counter-clockwise was the second image rotated relative to the first? Answer with the number only. "
+            + ANSWER_FORMAT.format(example=self.angles[1])
+        )
+        return Sample(images=views, question=question, answer=str(angle))
+
+    @staticmethod
+    def score(prediction: str, truth: str) -> float:
+        """1.0 for the right angle, else 0.0. Case, surrounding spaces and a trailing degree sign are ignored.
+
+        >>> [Rotation.score(p, "90") for p in ["90", " 90 ", "90°", "90 °", "090", "90 degrees", "-270"]]
+        [1.0, 1.0, 1.0, 1.0, 0.0, 0.0, 0.0]
+        """
+        text = prediction.strip()
+        return Task.score(text[:-1] if text.endswith("°") else text, truth)
+
+
+_TRANSPOSE = {
+    90: Image.Transpose.ROTATE_90,  # Pillow's ROTATE_90 is counter-clockwise
+    180: Image.Transpose.ROTATE_180,
+    270: Image.Transpose.ROTATE_270,
+}
+
+
+def _rotate_inner(square: Image.Image, angle: int, inner: int) -> Image.Image:
+    """Rotate `square` counter-clockwise by `angle` and keep the centred `inner` square.
+
+    `inner` <= side/sqrt(2) lies inside the rotated content for every angle, so no corner is ever
+    filled. Every view, 0 degrees included, is resampled at half-pixel offsets, so sharpness does not
+    tell a multiple of 90 from other angles.
+    """
+    radians = math.radians(angle)
+    cos, sin = math.cos(radians), math.sin(radians)
+    centre_in, centre_out = square.width / 2, inner / 2
+    shift = 0.5  # half a pixel: interpolate every view
+    # Output pixel (x, y) samples the input at R(-angle) (x - c_out) + c_in (y axis points down).
+    a, b, d, e = cos, -sin, sin, cos
+    c = centre_in - a * (centre_out - shift) - b * (centre_out - shift)
+    f = centre_in - d * (centre_out - shift) - e * (centre_out - shift)
+    return square.transform((inner, inner), Image.Transform.AFFINE, (a, b, c, d, e, f), Image.Resampling.BICUBIC)
+
