@@ -111,7 +111,7 @@ def scan(sources: list[Source], specs: list[str], progress: bool) -> tuple[list[
     items, scans, seen_digests = [], [], set()
     bar = tqdm(desc="scanning", unit="img", disable=not progress, mininterval=0.5)
     for index, (source, spec) in enumerate(zip(sources, specs)):
-        summary = SourceScan(spec=spec, description=source.describe())
+        summary = SourceScan(spec=spec, description={})
         seen_ids, fingerprint = set(), hashlib.blake2b(digest_size=16)
         for ref in source.refs():
             bar.update()
@@ -134,6 +134,7 @@ def scan(sources: list[Source], specs: list[str], progress: bool) -> tuple[list[
             seen_digests.add(digest)
             items.append(Item(index, ref, digest))
         summary.fingerprint = fingerprint.hexdigest()
+        summary.description = source.describe()  # after the scan: it may count what the scan excluded
         scans.append(summary)
     bar.close()
     return items, scans

@@ -26,6 +26,7 @@ class Source:
     name: ClassVar[str]
     # Benchmark whose own images these are (training on them is transductive); None for plain photos.
     benchmark: ClassVar[str | None] = None
+    licence: ClassVar[str | None] = None  # where the images' terms are, for the card
     takes_path: ClassVar[bool] = True
 
     def __init__(self, path: str | None, options: dict[str, str]):
@@ -52,7 +53,7 @@ class Source:
 
     def describe(self) -> dict:
         """What the dataset card says about this source (no labels, no local paths)."""
-        return {"kind": self.name, "benchmark": self.benchmark, "options": dict(self.options)}
+        return {"kind": self.name, "benchmark": self.benchmark, "licence": self.licence, "options": dict(self.options)}
 
 
 def parse_source(spec: str) -> Source:

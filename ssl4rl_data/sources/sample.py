@@ -24,6 +24,7 @@ def photo_dir() -> Path:
 @register_source("sample")
 class SampleSource(Source):
     takes_path = False
+    licence = "scikit-image sample data; each image's terms are listed in skimage/data/README.txt"
 
     def refs(self):
         for filename in PHOTOS:
@@ -31,6 +32,3 @@ class SampleSource(Source):
 
     def read(self, locator) -> bytes:
         return (photo_dir() / locator).read_bytes()
-
-    def describe(self):
-        return {**super().describe(), "licence": "scikit-image sample data (see skimage/data/README.txt)"}

@@ -1,0 +1,99 @@
+"""`imagenet:PATH[?split=train,val]`: ImageNet images from Hub parquet / save_to_disk, ImageFolder, a flat folder or webdataset tars.
+
+File paths and names carry the class (`train/n01440764/...`), so ids are content hashes
+(`imagenet:HASH`) and no path reaches the output; the `label` column is never read. The known bad
+files (a PNG named .JPEG, CMYK JPEGs, greyscale) decode like any other image.
+"""
+
+import tarfile
+from pathlib import Path
+
+from ..errors import UserError
+from ..images import content_digest
+from ..registry import register_source
+from ..source import ImageRef
+from ..tables import Cell, TableSource, image_bytes
+from .folder import IMAGE_SUFFIXES, image_files
+
+FOLDER_SPLITS = ("train", "val", "validation", "test")
+
+
+@register_source("imagenet")
+class ImageNetSource(TableSource):
+    benchmark = "ImageNet-1K"
+    licence = "ImageNet terms of access: non-commercial research and educational use only"
+    split_aliases = {"validation": "val"}
+    expected = "parquet files, a save_to_disk folder, an ImageFolder or flat folder of images, or .tar shards"
+
+    def open_tables(self, path):
+        self.layout = _layout(self.path)
+        return super().open_tables(path) if self.layout == "tables" else []
+
+    def refs(self):
+        if self.layout == "tables":
+            for table_index, table in self.selected_tables():
+                column = self.image_column(table)
+                for row, values in table.rows([column]):
+                    ref = self._ref(image_bytes(values[column]), Cell(table_index, row, column))
+                    if ref is not None:
+                        yield ref
+        elif self.layout == "tars":
+            for shard in self._tar_files():
+                with tarfile.open(shard) as archive:
+                    for member in archive:
+                        if member.isfile() and Path(member.name).suffix.lower() in IMAGE_SUFFIXES:
+                            data = archive.extractfile(member).read()
+                            yield self._ref(data, ("tar", str(shard), member.offset_data, member.size))
+        else:
+            for file in image_files(self.path):
+                split = self._folder_split(file)
+                if self.splits is not None and split not in self.splits:
+                    self.exclude("other-split")
+                    continue
+                yield self._ref(file.read_bytes(), ("file", str(file)))
+
+    def _ref(self, data, locator):
+        if data is None:
+            self.exclude("no-image-in-row")
+            return None
+        digest = content_digest(data)
+        return ImageRef(source_id=f"imagenet:{digest}", locator=locator, digest=digest)
+
+    def read(self, locator):
+        if isinstance(locator, Cell):
+            return super().read(locator)
+        if locator[0] == "tar":
+            _, shard, offset, size = locator
+            with open(shard, "rb") as handle:
+                handle.seek(offset)
+                return handle.read(size)
+        return Path(locator[1]).read_bytes()
+
+    def _tar_files(self):
+        return [self.path] if self.path.is_file() else sorted(self.path.rglob("*.tar"))
+
+    def _folder_split(self, file: Path) -> str:
+        first = file.relative_to(self.path).parts[0].lower()
+        return self.split_aliases.get(first, first) if first in FOLDER_SPLITS else "unknown"
+
+    def describe(self):
+        description = {**super().describe(), "layout": self.layout}
+        if self.layout != "tables":
+            description["splits"] = sorted(self.splits) if self.splits else ["all"]
+        return description
+
+
+def _layout(path: Path) -> str:
+    if path.is_file():
+        if path.suffix == ".tar":
+            return "tars"
+        if path.suffix in (".parquet", ".tsv"):
+            return "tables"
+        raise UserError(f"source imagenet: {path}: expected {ImageNetSource.expected}")
+    if (path / "dataset_dict.json").exists() or (path / "state.json").exists() or next(path.rglob("*.parquet"), None):
+        return "tables"
+    if next(path.rglob("*.tar"), None):
+        return "tars"
+    if next(image_files(path), None):
+        return "folder"
+    raise UserError(f"source imagenet: {path} holds no images; expected {ImageNetSource.expected}")

@@ -1,0 +1,278 @@
+"""Lazy, column-projected readers for the tabular files benchmarks ship as, and a base for their sources.
+
+A `Table` streams `(row_number, {column: value})` for the columns asked for (image and id columns
+only: label columns are never read) and fetches one cell again by row number, so a source can hand
+out light references and re-read an image in any worker. Formats: VLMEvalKit TSV (base64 cells,
+quoted multi-line fields), parquet files and Hub-layout folders of them, and `save_to_disk` folders.
+"""
+
+import base64
+import binascii
+import csv
+import io
+import os
+import re
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import pyarrow.parquet as pq
+
+from .errors import UserError
+from .images import content_digest
+from .source import ImageRef, Source
+
+csv.field_size_limit(sys.maxsize)  # base64 image cells are megabytes long
+BATCH_ROWS = 64
+SPLIT_FROM_NAME = re.compile(r"^([A-Za-z]+)(?:[-_.]\d|$)")
+KNOWN_SPLITS = ("train", "dev", "val", "validation", "test")
+
+
+class Table:
+    """One split of one file (or `save_to_disk` dataset)."""
+
+    def __init__(self, name: str, split: str | None, config: str | None):
+        self.name, self.split, self.config = name, split, config
+
+    @property
+    def columns(self) -> list[str]:
+        raise NotImplementedError
+
+    def rows(self, columns: list[str]) -> Iterator[tuple[int, dict]]:
+        raise NotImplementedError
+
+    def cell(self, row: int, column: str):
+        raise NotImplementedError
+
+
+class ParquetTable(Table):
+    def __init__(self, path: Path, split, config):
+        super().__init__(path.name, split, config)
+        self.path = path
+        self._file, self._pid = None, None
+        self._cached = (None, None, None)  # (row group, column, values): sequential reads hit it
+
+    @property
+    def file(self) -> pq.ParquetFile:
+        if self._file is None or self._pid != os.getpid():  # each forked worker opens its own handle
+            self._file, self._pid = pq.ParquetFile(self.path), os.getpid()
+        return self._file
+
+    @property
+    def columns(self):
+        return self.file.schema_arrow.names
+
+    def rows(self, columns):
+        number = 0
+        for batch in self.file.iter_batches(batch_size=BATCH_ROWS, columns=columns):
+            for values in batch.to_pylist():
+                yield number, values
+                number += 1
+
+    def cell(self, row, column):
+        group, offset = self._locate(row)
+        if self._cached[:2] != (group, column):
+            self._cached = (group, column, self.file.read_row_group(group, columns=[column]).column(0))
+        return self._cached[2][offset].as_py()
+
+    def _locate(self, row):
+        for group in range(self.file.num_row_groups):
+            size = self.file.metadata.row_group(group).num_rows
+            if row < size:
+                return group, row
+            row -= size
+        raise IndexError(row)
+
+
+class ArrowTable(Table):
+    """A split written by `Dataset.save_to_disk`: memory-mapped, read as raw Arrow (no image decoding)."""
+
+    def __init__(self, dataset, name, split, config):
+        super().__init__(name, split, config)
+        self.dataset = dataset.with_format("arrow")
+
+    @property
+    def columns(self):
+        return self.dataset.column_names
+
+    def rows(self, columns):
+        subset = self.dataset.select_columns(columns)
+        for start in range(0, len(subset), BATCH_ROWS):
+            for offset, values in enumerate(subset[start:start + BATCH_ROWS].to_pylist()):
+                yield start + offset, values
+
+    def cell(self, row, column):
+        return self.dataset.select_columns([column])[row:row + 1].column(0)[0].as_py()
+
+
+class TsvTable(Table):
+    """A VLMEvalKit TSV. Records are found by byte offset, so a row can be re-read without a scan."""
+
+    def __init__(self, path: Path, split, config):
+        super().__init__(path.name, split, config)
+        self.path = path
+        self.offsets: dict[int, int] = {}
+        with open(path, "rb") as handle:
+            self._header = self._parse(self._record(handle))
+
+    @property
+    def columns(self):
+        return self._header
+
+    def rows(self, columns):
+        wanted = [self._header.index(c) for c in columns]
+        with open(self.path, "rb") as handle:
+            self._record(handle)
+            number = 0
+            while True:
+                offset = handle.tell()
+                record = self._record(handle)
+                if not record:
+                    return
+                fields = self._parse(record)
+                if len(fields) < len(self._header):
+                    raise UserError(f"{self.path}: row {number + 1} has {len(fields)} fields, the header {len(self._header)}")
+                self.offsets[number] = offset
+                yield number, {name: fields[i] for name, i in zip(columns, wanted)}
+                number += 1
+
+    def cell(self, row, column):
+        with open(self.path, "rb") as handle:
+            handle.seek(self.offsets[row])
+            return self._parse(self._record(handle))[self._header.index(column)]
+
+    @staticmethod
+    def _record(handle) -> bytes:
+        """One CSV record: lines are joined until quotes balance (quoted fields may hold newlines)."""
+        record = handle.readline()
+        while record and record.count(b'"') % 2:
+            line = handle.readline()
+            if not line:
+                break
+            record += line
+        return record
+
+    @staticmethod
+    def _parse(record: bytes) -> list[str]:
+        return next(csv.reader(io.StringIO(record.decode("utf-8")), delimiter="\t")) if record.strip() else []
+
+
+def split_of(path: Path, root: Path) -> tuple[str | None, str | None]:
+    """(split, config) from a Hub-style path: `en/dev-00000-of-00001.parquet` -> ('dev', 'en').
+
+    >>> split_of(Path("r/en/dev-00000-of-00001.parquet"), Path("r")), split_of(Path("r/data/test.parquet"), Path("r"))
+    (('dev', 'en'), ('test', None))
+    >>> split_of(Path("r/MMBench_DEV_EN.tsv"), Path("r"))
+    ('dev', None)
+    """
+    match = SPLIT_FROM_NAME.match(path.stem)
+    split = match.group(1).lower() if match else None
+    if split is None:  # VLMEvalKit names such as MMBench_DEV_EN.tsv
+        split = next((t for t in re.split(r"[-_.]", path.stem.lower()) if t in KNOWN_SPLITS), None)
+    parts = path.relative_to(root).parts[:-1]
+    if split is None and parts:
+        split, parts = parts[-1].lower(), parts[:-1]
+    config = parts[0] if parts and parts[0] != "data" else None
+    return split, config
+
+
+def open_tables(path: Path) -> list[Table]:
+    """Every table under `path`: a .tsv/.parquet file, a `save_to_disk` folder, or a folder of parquet files."""
+    if path.is_file():
+        if path.suffix == ".tsv":
+            return [TsvTable(path, *split_of(path, path.parent))]
+        if path.suffix == ".parquet":
+            return [ParquetTable(path, *split_of(path, path.parent))]
+        raise UserError(f"{path}: expected a .tsv or .parquet file")
+    if (path / "dataset_dict.json").exists() or (path / "state.json").exists():
+        from datasets import load_from_disk
+
+        loaded = load_from_disk(str(path))
+        splits = loaded.items() if hasattr(loaded, "keys") else [(None, loaded)]
+        return [ArrowTable(dataset, f"{path.name}/{split}", split, None) for split, dataset in splits]
+    files = sorted(path.rglob("*.parquet")) or sorted(path.rglob("*.tsv"))
+    return [(TsvTable if f.suffix == ".tsv" else ParquetTable)(f, *split_of(f, path)) for f in files]
+
+
+def image_bytes(value) -> bytes | None:
+    """Encoded image bytes from a cell: an Image struct, raw bytes or a base64 string; None otherwise."""
+    if isinstance(value, dict):
+        value = value.get("bytes")
+    if isinstance(value, (bytes, bytearray)):
+        return bytes(value)
+    if isinstance(value, str) and len(value) > 64:
+        try:
+            return base64.b64decode(value, validate=False)
+        except (binascii.Error, ValueError):
+            return None
+    return None
+
+
+@dataclass(frozen=True)
+class Cell:
+    table: int
+    row: int
+    column: str
+    item: int | None = None  # position inside a list-valued cell
+
+
+class TableSource(Source):
+    """A benchmark source over tables: `?split=a,b` picks splits; subclasses say which rows and ids."""
+
+    image_columns = ("image",)
+    split_aliases: dict[str, str] = {}
+    expected = "a TSV or parquet file, a folder of them, or a save_to_disk folder"
+
+    def __init__(self, path, options):
+        super().__init__(path, options)
+        wanted = self.options.get("split")
+        self.splits = {self.split_aliases.get(s, s) for s in wanted.split(",")} if wanted else None
+        self.excluded: dict[str, int] = {}
+        self.tables = self.open_tables(path)
+        for table in self.tables:
+            table.split = self.split_aliases.get(table.split, table.split)
+            if self.image_column(table) is None:
+                raise UserError(
+                    f"source {self.name}: {table.name} has no image column ({' or '.join(self.image_columns)}); "
+                    f"expected {self.expected}"
+                )
+
+    def open_tables(self, path: str) -> list[Table]:
+        tables = open_tables(self.path)
+        if not tables:
+            raise UserError(f"source {self.name}: no tables in {path}; expected {self.expected}")
+        return tables
+
+    def option_names(self):
+        return ("split",)
+
+    def image_column(self, table: Table) -> str | None:
+        return next((c for c in self.image_columns if c in table.columns), None)
+
+    def selected_tables(self) -> Iterator[tuple[int, Table]]:
+        for index, table in enumerate(self.tables):
+            if self.splits is None or table.split in self.splits:
+                yield index, table
+
+    def exclude(self, reason: str):
+        self.excluded[reason] = self.excluded.get(reason, 0) + 1
+
+    def ref(self, source_id: str, cell: Cell, data: bytes | None) -> ImageRef | None:
+        if data is None:
+            self.exclude("no-image-in-row")
+            return None
+        return ImageRef(source_id=source_id, locator=cell, digest=content_digest(data))
+
+    def read(self, locator: Cell) -> bytes:
+        value = self.tables[locator.table].cell(locator.row, locator.column)
+        if locator.item is not None:
+            value = value[locator.item]
+        data = image_bytes(value)
+        if data is None:
+            raise OSError(f"no image bytes at {locator}")
+        return data
+
+    def describe(self):
+        used = sorted({t.split or "unknown" for _, t in self.selected_tables()})
+        return {**super().describe(), "splits": used, "excluded_rows": dict(self.excluded)}
