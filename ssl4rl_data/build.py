@@ -235,6 +235,15 @@ class ShardBuilder:
         raise SkipImage("no-distinct-partner")
 
 
+def _subset(items: list[Item], count: int, seed: int) -> list[Item]:
+    """`count` items drawn uniformly by a key of (seed, source id), in source order: taking the first
+    `count` would take, say, only the first classes of an ImageFolder."""
+    def rank(index: int) -> bytes:
+        return hashlib.blake2b(f"{seed}\0subset\0{items[index].ref.source_id}".encode(), digest_size=8).digest()
+
+    return [items[i] for i in sorted(sorted(range(len(items)), key=rank)[:count])]
+
+
 def build_version(task: Task, options: BuildOptions, scans: list[SourceScan]) -> str:
     """A content-derived version: the same inputs, parameters and generator give the same version."""
     recipe = {
@@ -267,8 +276,8 @@ def build(
     if num_proc < 1:
         raise UserError(f"--num-proc must be at least 1, got {num_proc}")
     items, scans = scan(sources, specs, progress)
-    if options.limit is not None:
-        items = items[: options.limit]
+    if options.limit is not None and len(items) > options.limit:
+        items = _subset(items, options.limit, options.seed)
     if not items:
         raise UserError("the sources hold no usable image")
     version = build_version(task, options, scans)

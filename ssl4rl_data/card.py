@@ -1,14 +1,20 @@
-"""Render a dataset's README (YAML metadata + prose) from the template in `cards/`."""
+"""The dataset card: a provenance record (the `ssl4rl` block of the README's YAML) rendered with `cards/`.
+
+The card is rendered from the record alone, so `push` can render it again with the repo id and tag
+without rebuilding anything.
+"""
 
 import inspect
 import sys
 from importlib.resources import files
 from pathlib import Path
 
+import yaml
 from huggingface_hub import DatasetCard, DatasetCardData
 
-from . import __version__
+from . import __version__, registry
 from .build import BuildOptions, BuildResult
+from .errors import UserError
 from .task import Task
 
 SHOWN_ANSWERS = 24
@@ -16,7 +22,7 @@ ENCODINGS = {"jpeg": "JPEG, quality 95", "png": "PNG, compression level 1"}
 
 
 def provenance(task: Task, options: BuildOptions, result: BuildResult, command: str, overrides: list[str]) -> dict:
-    """Everything that made the dataset, machine-readable (the `ssl4rl` block of the card's YAML)."""
+    """Everything that made the dataset, machine-readable."""
     stats = result.stats
     return {
         "version": result.version,
@@ -26,7 +32,7 @@ def provenance(task: Task, options: BuildOptions, result: BuildResult, command: 
         "seed": options.seed,
         "options": {"limit": options.limit, "image_format": options.image_format, "max_side": options.max_side},
         "command": command,
-        "overrides": overrides,
+        "overrides": list(overrides),
         "sources": [
             {
                 **{k: v for k, v in scan.description.items() if v},
@@ -44,53 +50,54 @@ def provenance(task: Task, options: BuildOptions, result: BuildResult, command: 
     }
 
 
-def write_card(
-    folder: Path,
-    result: BuildResult,
-    *,
-    task: Task,
-    options: BuildOptions,
-    command: str,
-    overrides: list[str] = (),
-    repo_id: str | None = None,
-    tag: str | None = None,
-) -> dict:
-    """Write `folder/README.md`; returns the provenance block it recorded."""
-    record = provenance(task, options, result, command, list(overrides))
-    benchmarks = sorted({s["benchmark"] for s in record["sources"] if s.get("benchmark")})
+def render_card(record: dict, repo_id: str | None = None, tag: str | None = None) -> str:
     card_data = DatasetCardData(
-        pretty_name=f"SSL4RL {task.name}",
+        pretty_name=f"SSL4RL {record['task']}",
         task_categories=["image-text-to-text"],
-        tags=["ssl4rl", "self-supervised", "grpo", task.name],
+        tags=["ssl4rl", "self-supervised", "grpo", record["task"]],
         configs=[{"config_name": "default", "data_files": [{"split": "train", "path": "data/train-*"}]}],
         ssl4rl=record,
     )
+    task_module = sys.modules[registry.get_task(record["task"]).__module__]
     answers = sorted(record["answers"].items(), key=lambda kv: (-kv[1], kv[0]))
+    sources = record["sources"]
     card = DatasetCard.from_template(
         card_data,
         template_str=(files("ssl4rl_data.cards") / "dataset_card.md").read_text(encoding="utf-8"),
-        task=task.name,
-        task_description=inspect.getdoc(sys.modules[type(task).__module__]),
-        version=result.version,
-        generator=record["generator"],
-        rows=record["rows"],
-        parameters=record["parameters"],
-        seed=options.seed,
-        encoding=ENCODINGS[options.image_format],
-        max_side=options.max_side,
-        limit=options.limit,
-        overrides=record["overrides"],
-        command=command,
-        sources=record["sources"],
-        pretty_sources=", ".join(dict.fromkeys(s["kind"] for s in record["sources"])),
-        benchmarks=benchmarks,
-        answers=answers[:SHOWN_ANSWERS],
+        task_description=inspect.getdoc(task_module),
+        encoding=ENCODINGS[record["options"]["image_format"]],
+        max_side=record["options"]["max_side"],
+        limit=record["options"]["limit"],
+        pretty_sources=", ".join(dict.fromkeys(s["kind"] for s in sources)),
+        benchmarks=sorted({s["benchmark"] for s in sources if s.get("benchmark")}),
+        answers_shown=answers[:SHOWN_ANSWERS],
         answers_distinct=len(answers),
-        skipped=sorted(record["skipped"].items()),
         skipped_total=sum(record["skipped"].values()),
-        duplicates_total=sum(s["duplicates"] for s in record["sources"]),
+        duplicates_total=sum(s["duplicates"] for s in sources),
         repo_id=repo_id or "PATH_OR_REPO_ID",
         tag=tag,
+        **{k: record[k] for k in ("task", "version", "generator", "rows", "parameters", "seed", "overrides",
+                                  "command", "sources")},
+        skipped=sorted(record["skipped"].items()),
     )
-    (Path(folder) / "README.md").write_text(str(card), encoding="utf-8")
+    return str(card)
+
+
+def write_card(folder: Path, result: BuildResult, *, task: Task, options: BuildOptions, command: str,
+               overrides: list[str] = ()) -> dict:
+    """Write `folder/README.md`; returns the provenance record it holds."""
+    record = provenance(task, options, result, command, overrides)
+    (Path(folder) / "README.md").write_text(render_card(record), encoding="utf-8")
     return record
+
+
+def read_provenance(folder: Path) -> dict:
+    """The provenance record of a dataset folder written by `ssl4rl-data build`."""
+    readme = Path(folder) / "README.md"
+    if not readme.is_file():
+        raise UserError(f"{folder} is not a dataset folder written by `ssl4rl-data build` (no README.md)")
+    parts = readme.read_text(encoding="utf-8").split("---", 2)
+    metadata = yaml.safe_load(parts[1]) if len(parts) == 3 else None
+    if not isinstance(metadata, dict) or "ssl4rl" not in metadata:
+        raise UserError(f"{readme} has no ssl4rl provenance block; rebuild it with `ssl4rl-data build`")
+    return metadata["ssl4rl"]

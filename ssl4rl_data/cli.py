@@ -7,6 +7,8 @@ import typing
 from pathlib import Path
 
 import click
+import yaml
+from click.core import ParameterSource
 
 from . import registry
 from .build import BuildOptions, build
@@ -32,6 +34,12 @@ class TaskGroup(click.Group):
         task_cls = registry.tasks().get(name)
         return _task_command(task_cls) if task_cls else None
 
+    def parse_args(self, ctx, args):
+        if args and args[0].split("=")[0] == "--recipe":  # `build --recipe FILE`: the recipe names the task
+            path = args[0].partition("=")[2] or (args[1] if len(args) > 1 else "")
+            args = [load_recipe(path)["task"], *args]
+        return super().parse_args(ctx, args)
+
     def resolve_command(self, ctx, args):
         if args and not args[0].startswith("-") and args[0] not in registry.tasks():
             raise UserError(f"unknown task {args[0]!r}; choose one of: {', '.join(registry.tasks())}")
@@ -40,7 +48,7 @@ class TaskGroup(click.Group):
 
 @cli.group(cls=TaskGroup)
 def build_group():
-    """Build a dataset of one pretext task: ssl4rl-data build TASK [OPTIONS]."""
+    """Build a dataset of one pretext task: ssl4rl-data build TASK [OPTIONS], or build --recipe FILE."""
 
 
 cli.add_command(build_group, name="build")
@@ -67,7 +75,8 @@ COMMON_OPTIONS = [
     click.Option(["--out"], type=click.Path(path_type=Path), default=None,
                  help="Output folder (Hub repo layout). Default: out/TASK."),
     click.Option(["--seed"], type=int, default=0, show_default=True, help="Seed of every per-sample transform."),
-    click.Option(["--limit"], type=int, default=None, help="Use at most this many unique source images."),
+    click.Option(["--limit"], type=int, default=None,
+                 help="Use at most this many unique source images, drawn uniformly by the seed (the same for every task)."),
     click.Option(["--num-proc"], type=int, default=1, show_default=True, help="Worker processes."),
     click.Option(["--image-format"], type=click.Choice(["jpeg", "png"]), default="jpeg", show_default=True,
                  help="Encoding of the output images (JPEG q95 or PNG level 1)."),
@@ -75,19 +84,60 @@ COMMON_OPTIONS = [
                  help="Downscale sources so the longer side is at most this many pixels (0: keep)."),
     click.Option(["--overwrite"], is_flag=True, help="Replace --out if it exists (only once the new data is whole)."),
     click.Option(["--quiet", "-q"], is_flag=True, help="No progress bars."),
+    click.Option(["--recipe"], type=click.Path(path_type=Path), default=None,
+                 help="A YAML recipe (recipes/data/) fixing every option; options given here override it."),
+    click.Option(["--push-to-hub", "repo_id"], default=None, help="After building, push to this Hub dataset repo."),
+    click.Option(["--tag"], default=None, help="Tag of the pushed version (default: v + the content-derived version)."),
+    click.Option(["--private"], is_flag=True, help="Create the Hub repo private."),
 ]
+NOT_IN_RECIPES = {"out", "overwrite", "quiet", "recipe", "repo_id", "tag", "private"}
+
+
+def load_recipe(path) -> dict:
+    """A recipe: `task`, an optional `description`, and build options by name (`sources` is a list)."""
+    try:
+        recipe = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except OSError:
+        raise UserError(f"recipe {path} cannot be read") from None
+    except yaml.YAMLError as error:
+        raise UserError(f"recipe {path} is not valid YAML: {str(error).splitlines()[0]}") from None
+    if not isinstance(recipe, dict) or not isinstance(recipe.get("task"), str):
+        raise UserError(f"recipe {path} must be a mapping with a `task` key")
+    return recipe
 
 
 def _task_command(task_cls) -> click.Command:
     config_names = [f.name for f in dataclasses.fields(task_cls.Config)]
 
     def run(**kwargs):
+        overrides = _apply_recipe(kwargs)
         config = {name: kwargs.pop(name) for name in config_names}
         try:
             task = task_cls(config_from_options(task_cls, config))
         except ValueError as error:
             raise UserError(str(error)) from None
-        _run_build(task, **kwargs)
+        _run_build(task, overrides=overrides, **kwargs)
+
+    def _apply_recipe(kwargs) -> list[str]:
+        """Fill options from the recipe unless given on the command line; return the overridden ones."""
+        path = kwargs.pop("recipe")
+        if path is None:
+            return []
+        recipe = load_recipe(path)
+        if recipe.pop("task") != task_cls.name:
+            raise UserError(f"recipe {path} is for another task; run `ssl4rl-data build --recipe {path}`")
+        recipe.pop("description", None)
+        allowed = set(kwargs) - NOT_IN_RECIPES
+        unknown = sorted(set(recipe) - allowed)
+        if unknown:
+            raise UserError(f"recipe {path}: unknown option {unknown[0]!r} (options: {', '.join(sorted(allowed))})")
+        context, overrides = click.get_current_context(), []
+        for name, value in recipe.items():
+            if context.get_parameter_source(name) == ParameterSource.COMMANDLINE:
+                overrides.append(f"{name}={kwargs[name]!r} (recipe: {value!r})")
+            else:
+                kwargs[name] = tuple(value) if name == "sources" else value
+        return overrides
 
     return click.Command(
         name=task_cls.name,
@@ -97,7 +147,8 @@ def _task_command(task_cls) -> click.Command:
     )
 
 
-def _run_build(task, sources, out, seed, limit, num_proc, image_format, max_side, overwrite, quiet):
+def _run_build(task, sources, out, seed, limit, num_proc, image_format, max_side, overwrite, quiet,
+               repo_id, tag, private, overrides):
     options = BuildOptions(seed=seed, limit=limit, image_format=image_format, max_side=max_side)
     parsed = [parse_source(spec) for spec in sources]
     out = out or Path("out") / task.name
@@ -105,9 +156,12 @@ def _run_build(task, sources, out, seed, limit, num_proc, image_format, max_side
     result = build(
         task, parsed, list(sources), options, out,
         num_proc=num_proc, overwrite=overwrite, progress=not quiet,
-        write_card=lambda folder, res: write_card(folder, res, task=task, options=options, command=command),
+        write_card=lambda folder, res: write_card(folder, res, task=task, options=options, command=command,
+                                                  overrides=overrides),
     )
     _print_summary(result)
+    if repo_id:
+        _push_and_report(out, repo_id, tag, private)
 
 
 def _print_summary(result):
@@ -120,6 +174,25 @@ def _print_summary(result):
     duplicates = sum(scan.duplicates for scan in result.scans)
     if duplicates:
         click.echo(f"duplicate images dropped: {duplicates}", err=True)
+
+
+def _push_and_report(folder, repo_id, tag, private):
+    from .publish import push
+
+    published = push(folder, repo_id, tag=tag, private=private)
+    state = "pushed" if published.created else "already published, nothing pushed"
+    click.echo(f"{state}: {published.repo_id} tag {published.tag} commit {published.commit}", err=True)
+    click.echo(f"load it with: load_dataset({published.repo_id!r}, revision={published.tag!r})", err=True)
+
+
+@cli.command("push")
+@click.argument("folder", type=click.Path(path_type=Path))
+@click.argument("repo_id")
+@click.option("--tag", default=None, help="Tag of this version (default: v + the content-derived version).")
+@click.option("--private", is_flag=True, help="Create the repo private.")
+def push_command(folder, repo_id, tag, private):
+    """Push a built dataset FOLDER to the Hub dataset repo REPO_ID as a tagged, immutable version."""
+    _push_and_report(folder, repo_id, tag, private)
 
 
 @cli.command()

@@ -5,10 +5,16 @@ import os
 import tempfile
 from pathlib import Path
 
-os.environ.setdefault("HF_HOME", tempfile.mkdtemp(prefix="ssl4rl-hf-"))
-for name in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_HUB_DISABLE_TELEMETRY",
-             "NO_ALBUMENTATIONS_UPDATE", "HF_HUB_DISABLE_PROGRESS_BARS"):
-    os.environ.setdefault(name, "1")
+from hub_server import HubServer
+
+# The Hub is a local test server, started before huggingface_hub / datasets read HF_ENDPOINT at import:
+# nothing can reach the real Hub, and pushes and loads by repo id run end to end.
+HUB = HubServer().start()
+os.environ.update({
+    "HF_ENDPOINT": HUB.url, "HF_TOKEN": "test-token", "HF_HUB_DISABLE_XET": "1",
+    "HF_HOME": tempfile.mkdtemp(prefix="ssl4rl-hf-"), "HF_HUB_OFFLINE": "0", "HF_DATASETS_OFFLINE": "0",
+    "HF_HUB_DISABLE_TELEMETRY": "1", "HF_HUB_DISABLE_PROGRESS_BARS": "1", "NO_ALBUMENTATIONS_UPDATE": "1",
+})
 
 import numpy as np
 import pyarrow.parquet as pq
@@ -76,3 +82,14 @@ def photo_folder(tmp_path_factory) -> Path:
             (folder / f"img{index:03d}.jpg").write_bytes(jpeg_bytes(crop))
             index += 1
     return folder
+
+
+@pytest.fixture
+def hub():
+    """The local Hub, emptied for each test; `hub.stop()` makes it unreachable (it restarts after the test)."""
+    HUB.state.repos.clear()
+    HUB.state.lfs.clear()
+    HUB.state.refuse_writes = False
+    yield HUB
+    if HUB._server is None:
+        HUB.start()

@@ -1,0 +1,125 @@
+"""Publishing to a Hub-protocol server with the real clients: tags, immutability, recipes, failures."""
+
+import pytest
+import yaml
+from datasets import load_dataset
+from huggingface_hub import HfApi
+
+from conftest import read_rows
+
+REPO = "tester/ssl4rl-jigsaw"
+
+
+def build(run_cli, out, *args):
+    code, err = run_cli("build", "jigsaw", "--out", out, "-q", *args)
+    assert code == 0, err
+    return err
+
+
+def tags(repo=REPO):
+    return {t.name: t.target_commit for t in HfApi().list_repo_refs(repo, repo_type="dataset").tags}
+
+
+def versions(folder):
+    return yaml.safe_load((folder / "README.md").read_text().split("---")[1])["ssl4rl"]["version"]
+
+
+def test_push_tags_and_loads_by_tag(tmp_path, run_cli, hub):
+    build(run_cli, tmp_path / "d")
+    code, err = run_cli("push", tmp_path / "d", REPO)
+    assert code == 0, err
+    tag = f"v{versions(tmp_path / 'd')}"
+    assert f"pushed: {REPO} tag {tag} commit " in err
+    assert tag in tags()
+    dataset = load_dataset(REPO, revision=tag, split="train")
+    assert sorted(dataset["answer"]) == sorted(r["answer"] for r in read_rows(tmp_path / "d"))
+    readme = hub.state.repos[REPO].commits[tags()[tag]]["README.md"].decode()
+    assert f'load_dataset("{REPO}", revision="{tag}"' in readme and "accelerate launch train/grpo.py" in readme
+
+
+def test_second_version_leaves_the_first_intact(tmp_path, run_cli, hub):
+    build(run_cli, tmp_path / "v1", "--seed", "0")
+    build(run_cli, tmp_path / "v2", "--seed", "1")
+    assert run_cli("push", tmp_path / "v1", REPO)[0] == 0
+    assert run_cli("push", tmp_path / "v2", REPO)[0] == 0
+    first, second = f"v{versions(tmp_path / 'v1')}", f"v{versions(tmp_path / 'v2')}"
+    assert first != second and set(tags()) == {first, second}
+    old = load_dataset(REPO, revision=first, split="train")
+    new = load_dataset(REPO, revision=second, split="train")
+    assert list(old["answer"]) == [r["answer"] for r in read_rows(tmp_path / "v1")]
+    assert list(new["answer"]) == [r["answer"] for r in read_rows(tmp_path / "v2")]
+    assert list(old["answer"]) != list(new["answer"])
+
+
+def test_pushing_the_same_content_twice_is_a_no_op(tmp_path, run_cli, hub):
+    build(run_cli, tmp_path / "a")
+    build(run_cli, tmp_path / "b")  # the same command elsewhere: the same version
+    assert run_cli("push", tmp_path / "a", REPO)[0] == 0
+    commits_before = len(hub.state.repos[REPO].commits)
+    code, err = run_cli("push", tmp_path / "b", REPO)
+    assert code == 0 and "already published, nothing pushed" in err
+    assert len(hub.state.repos[REPO].commits) == commits_before and len(tags()) == 1
+
+
+def test_a_tag_holding_other_content_is_never_moved(tmp_path, run_cli, hub):
+    build(run_cli, tmp_path / "a", "--seed", "0")
+    build(run_cli, tmp_path / "b", "--seed", "1")
+    assert run_cli("push", tmp_path / "a", REPO, "--tag", "v1")[0] == 0
+    target = tags()["v1"]
+    code, err = run_cli("push", tmp_path / "b", REPO, "--tag", "v1")
+    assert code != 0 and "a published tag is never moved" in err and len(err.strip().splitlines()) == 1
+    assert tags()["v1"] == target
+    assert read_rows(tmp_path / "b")  # the local dataset is intact
+
+
+def test_build_with_push_to_hub_and_a_recipe_with_overrides(tmp_path, run_cli, hub):
+    code, err = run_cli("build", "--recipe", "recipes/data/sample_jigsaw.yaml", "--seed", "7", "--out",
+                        tmp_path / "d", "-q", "--push-to-hub", REPO, "--tag", "demo")
+    assert code == 0, err
+    assert "demo" in tags()
+    record = yaml.safe_load((tmp_path / "d" / "README.md").read_text().split("---")[1])["ssl4rl"]
+    assert record["seed"] == 7 and record["parameters"] == {"grid": "2"}
+    assert record["overrides"] == ["seed=7 (recipe: 0)"]
+    assert len(load_dataset(REPO, revision="demo", split="train")) == 12
+
+
+@pytest.mark.parametrize("failure", ["server-down", "refused", "no-token"])
+def test_failed_push_fails_cleanly(tmp_path, run_cli, hub, monkeypatch, failure):
+    build(run_cli, tmp_path / "d")
+    before = sorted(p.name for p in (tmp_path / "d").rglob("*"))
+    if failure == "server-down":
+        hub.stop()
+        expected = "cannot reach the Hub"
+    elif failure == "refused":
+        hub.state.refuse_writes = True
+        expected = "the Hub refused the push"
+    else:
+        monkeypatch.delenv("HF_TOKEN")
+        monkeypatch.setenv("HF_TOKEN_PATH", str(tmp_path / "no-token"))
+        import huggingface_hub.constants as constants
+
+        monkeypatch.setattr(constants, "HF_TOKEN_PATH", str(tmp_path / "no-token"))
+        expected = "no Hugging Face token"
+    code, err = run_cli("push", tmp_path / "d", REPO)
+    assert code != 0 and expected in err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    assert sorted(p.name for p in (tmp_path / "d").rglob("*")) == before
+
+
+@pytest.mark.parametrize("recipe", sorted(__import__("pathlib").Path("recipes/data").glob("*.yaml")), ids=lambda p: p.stem)
+def test_every_paper_recipe_is_valid(recipe, run_cli, tmp_path):
+    spec = yaml.safe_load(recipe.read_text())
+    # Build each recipe's task and parameters on the bundled photos (the benchmark files are not here).
+    code, err = run_cli("build", "--recipe", recipe, "--source", "sample", "--limit", "3", "--out", tmp_path / "d", "-q")
+    assert code == 0, err
+    record = yaml.safe_load((tmp_path / "d" / "README.md").read_text().split("---")[1])["ssl4rl"]
+    assert record["task"] == spec["task"]
+    assert all(record["parameters"][k] == spec[k] for k in record["parameters"] if k in spec)
+
+
+def test_recipe_mistakes_get_one_line(tmp_path, run_cli):
+    (tmp_path / "bad.yaml").write_text("task: jigsaw\ngird: 3\n")
+    code, err = run_cli("build", "--recipe", tmp_path / "bad.yaml", "--out", tmp_path / "d")
+    assert code != 0 and "unknown option 'gird'" in err and len(err.strip().splitlines()) == 1
+    code, err = run_cli("build", "rotation", "--recipe", "recipes/data/sample_jigsaw.yaml", "--out", tmp_path / "d")
+    assert code != 0 and "is for another task" in err
