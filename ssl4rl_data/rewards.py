@@ -88,3 +88,23 @@ def format_reward(completions, **kwargs) -> list[float]:
         except Exception:
             rewards.append(0.0)
     return rewards
+
+
+class TaskAccuracy:
+    """`accuracy_reward` for the rows of one task and None for the others.
+
+    One instance per task makes TRL log each task's mean reward (`rewards/<task>/mean`); TRL sums the
+    non-None rewards of a row, so a mixture of tasks trains as one run. A class, not a closure, so
+    it pickles.
+
+    >>> reward = TaskAccuracy("rotation")
+    >>> reward.__name__, reward(["<answer>90</answer>", "<answer>1,2</answer>"], answer=["90", "1,2"], task=["rotation", "jigsaw"])
+    ('rotation', [1.0, None])
+    """
+
+    def __init__(self, task: str):
+        self.task = task
+        self.__name__ = task
+
+    def __call__(self, completions, answer, task, **kwargs) -> list[float | None]:
+        return [score(c, a, t) if t == self.task else None for c, a, t in zip(completions, answer, task)]
