@@ -21,12 +21,13 @@ from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+from PIL import ImageChops
 from tqdm import tqdm
 
 from . import __version__
 from .errors import SkipImage, UserError
 from .images import IMAGE_FORMATS, content_digest, decode, encode, sample_rng
-from .schema import FEATURES, make_row
+from .schema import ARROW_SCHEMA, make_row
 from .source import ImageRef, Source
 from .task import Task
 
@@ -172,13 +173,13 @@ class ShardBuilder:
         start, stop = self.shards[index]
         stats, rows = ShardStats(), []
         temporary = self.shard_path(index).with_suffix(".tmp")
-        with pq.ParquetWriter(temporary, FEATURES.arrow_schema) as writer:
+        with pq.ParquetWriter(temporary, ARROW_SCHEMA) as writer:
             for position in range(start, stop):
                 row = self._row_or_skip(position, stats)
                 if row is not None:
                     rows.append(row)
                 if len(rows) == ROW_GROUP_ROWS or (position == stop - 1 and rows):
-                    writer.write_table(pa.Table.from_pylist(rows, schema=FEATURES.arrow_schema))
+                    writer.write_table(pa.Table.from_pylist(rows, schema=ARROW_SCHEMA))
                     rows = []
                 if self.on_rows is not None and ((position - start) % 16 == 15 or position == stop - 1):
                     self.on_rows((position - start) % 16 + 1)
@@ -229,7 +230,7 @@ class ShardBuilder:
                     candidate = self._decode(item)
                 except SkipImage:
                     continue
-                if candidate.size == image.size and candidate.tobytes() == image.tobytes():
+                if _same_pixels(candidate, image):
                     continue
                 return item.ref.source_id, candidate
         raise SkipImage("no-distinct-partner")
@@ -242,6 +243,10 @@ def _subset(items: list[Item], count: int, seed: int) -> list[Item]:
         return hashlib.blake2b(f"{seed}\0subset\0{items[index].ref.source_id}".encode(), digest_size=8).digest()
 
     return [items[i] for i in sorted(sorted(range(len(items)), key=rank)[:count])]
+
+
+def _same_pixels(first, second) -> bool:
+    return first.size == second.size and ImageChops.difference(first, second).getbbox() is None
 
 
 def build_version(task: Task, options: BuildOptions, scans: list[SourceScan]) -> str:

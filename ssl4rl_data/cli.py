@@ -220,15 +220,12 @@ def main(argv=None) -> int:
         cli.main(args=argv, prog_name="ssl4rl-data", standalone_mode=False)
     except click.exceptions.Exit as done:
         return done.exit_code
-    except click.exceptions.Abort:
-        click.echo("ssl4rl-data: aborted", err=True)
+    except (click.exceptions.Abort, KeyboardInterrupt):  # click turns Ctrl-C into Abort
+        click.echo("ssl4rl-data: interrupted; run the same command again to resume", err=True)
         return 130
     except click.ClickException as error:
         click.echo(f"ssl4rl-data: error: {error.format_message()}", err=True)
         return error.exit_code
-    except KeyboardInterrupt:
-        click.echo("ssl4rl-data: interrupted; run the same command again to resume", err=True)
-        return 130
     return 0
 
 

@@ -54,7 +54,7 @@ def decode(data: bytes, max_side: int = 0) -> Image.Image:
     except (OSError, SyntaxError, ValueError, EOFError):
         raise SkipImage("unreadable") from None
     try:
-        image = ImageOps.exif_transpose(image)
+        ImageOps.exif_transpose(image, in_place=True)  # in place: no copy of the (usual) upright image
     except Exception:  # a broken EXIF block: keep the stored orientation; labels follow these pixels
         pass
     image = to_rgb(image)

@@ -50,7 +50,8 @@ class Contrastive(Task):
 
     def __init__(self, config):
         super().__init__(config)
-        self._augment = None
+        # Built (and albumentations imported) here, once, before the build forks its workers.
+        self._augment = simclr_augmentations(config.strength, config.size)
 
     def make(self, image, rng, other_image):
         positive = bool(rng.random() < 0.5)
@@ -73,7 +74,5 @@ class Contrastive(Task):
         )
 
     def _view(self, image: Image.Image, rng: np.random.Generator) -> Image.Image:
-        if self._augment is None:
-            self._augment = simclr_augmentations(self.config.strength, self.config.size)
         self._augment.set_random_seed(int(rng.integers(2**31)))
         return Image.fromarray(self._augment(image=np.asarray(image))["image"])

@@ -33,13 +33,19 @@ class PositionConfig:
             )
 
 
+def colour_jitter():
+    import albumentations as A
+
+    return A.Compose([A.ColorJitter(0.4, 0.4, 0.4, 0.1, p=0.8), A.ToGray(p=0.2)], strict=True)
+
+
 @register_task("position")
 class Position(Task):
     Config = PositionConfig
 
     def __init__(self, config):
         super().__init__(config)
-        self._augment = None
+        self._augment = colour_jitter() if config.augment_crop else None  # built before workers fork
 
     def make(self, image, rng, other_image):
         # Even, 32-aligned sides make the four quadrants exactly equal, so crop size says nothing.
@@ -67,11 +73,5 @@ class Position(Task):
         return Sample(images=[image, crop], question=question, answer=QUADRANTS[quadrant])
 
     def _jitter(self, crop: Image.Image, rng: np.random.Generator) -> Image.Image:
-        if self._augment is None:
-            import albumentations as A
-
-            self._augment = A.Compose(
-                [A.ColorJitter(0.4, 0.4, 0.4, 0.1, p=0.8), A.ToGray(p=0.2)], strict=True
-            )
         self._augment.set_random_seed(int(rng.integers(2**31)))
         return Image.fromarray(self._augment(image=np.asarray(crop))["image"])

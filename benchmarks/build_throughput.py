@@ -1,0 +1,188 @@
+"""Builder throughput against the decode+encode floor and the naive `datasets` path.
+
+    python benchmarks/build_throughput.py --images 5000
+    python benchmarks/build_throughput.py --images 100000 --tasks jigsaw --procs 2 --skip-floor --skip-naive
+
+Makes a folder of distinct photo-sized (640x480) JPEGs from the bundled sample photos (random
+windows, flips and colour shifts; cached between runs), then for each task measures the whole `ssl4rl-data build`
+(a subprocess, as a user runs it) with 1 and 2 processes and its peak memory (the sum over the
+process tree, sampled every 50 ms). It compares that with
+  - the floor: decode every source image and encode the very outputs the build wrote (same sizes,
+    same format), on one core; no build can do less work;
+  - the naive path: the same PIL images handed to `datasets`, which PNG-encodes them (measured on a
+    subset and reported as images/s).
+"""
+
+import argparse
+import io
+import multiprocessing
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pyarrow.parquet as pq
+from PIL import Image
+
+from ssl4rl_data.errors import SkipImage
+from ssl4rl_data.images import JPEG_QUALITY, decode
+from ssl4rl_data.sources.sample import PHOTOS, photo_dir
+
+TASKS = ("rotation", "jigsaw", "position", "contrastive")
+SIZE = (640, 480)
+
+
+def make_photos(folder: Path, count: int, procs: int = os.cpu_count() or 1) -> Path:
+    """`count` distinct 640x480 JPEGs (quality 90), cached: a folder that has them all is reused."""
+    folder.mkdir(parents=True, exist_ok=True)
+    if len(list(folder.glob("*.jpg"))) == count:
+        return folder
+    started = time.perf_counter()
+    chunks = [(folder, start, min(start + 2000, count)) for start in range(0, count, 2000)]
+    with multiprocessing.get_context("fork").Pool(procs) as pool:
+        for done, _ in enumerate(pool.imap_unordered(_make_chunk, chunks), 1):
+            print(f"  made {min(done * 2000, count)} of {count} photos "
+                  f"({min(done * 2000, count) / (time.perf_counter() - started):.0f}/s)", file=sys.stderr)
+    return folder
+
+
+def _make_chunk(job):
+    """Photos start..stop: a random 640x480 window of a sample photo scaled to 1280 px wide, maybe
+    mirrored, with a per-channel colour shift; each from its own seed, so any split gives the same files."""
+    folder, start, stop = job
+    photos = []
+    for name in PHOTOS:
+        photo = Image.open(photo_dir() / name).convert("RGB")
+        scale = max(1280 / photo.width, 960 / photo.height)
+        photos.append(photo.resize((round(photo.width * scale), round(photo.height * scale)), Image.Resampling.BILINEAR))
+    for index in range(start, stop):
+        rng = np.random.default_rng(index)
+        photo = photos[index % len(photos)]
+        left, top = int(rng.integers(photo.width - SIZE[0] + 1)), int(rng.integers(photo.height - SIZE[1] + 1))
+        image = photo.crop((left, top, left + SIZE[0], top + SIZE[1]))
+        if rng.random() < 0.5:
+            image = image.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+        shift = rng.integers(-30, 31, size=3)
+        table = [min(255, max(0, value + int(shift[band]))) for band in range(3) for value in range(256)]
+        image.point(table).save(folder / f"{index:07d}.jpg", quality=90)
+
+
+def tree_rss(pid: int) -> int:
+    """Resident memory of a process and all its descendants, in bytes."""
+    total, stack = 0, [pid]
+    while stack:
+        current = stack.pop()
+        try:
+            with open(f"/proc/{current}/status") as status:
+                total += next(int(line.split()[1]) * 1024 for line in status if line.startswith("VmRSS:"))
+            for task in os.listdir(f"/proc/{current}/task"):
+                with open(f"/proc/{current}/task/{task}/children") as children:
+                    stack += [int(child) for child in children.read().split()]
+        except (FileNotFoundError, ProcessLookupError, StopIteration):
+            continue
+    return total
+
+
+def timed_build(task: str, source: Path, out: Path, procs: int, extra: list[str]) -> tuple[float, int]:
+    """Wall seconds and peak tree memory of one `ssl4rl-data build` subprocess."""
+    command = [sys.executable, "-m", "ssl4rl_data.cli", "build", task, "--source", f"folder:{source}",
+               "--out", str(out), "--num-proc", str(procs), "--overwrite", "-q", *extra]
+    started = time.perf_counter()
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    peak = 0
+    while process.poll() is None:
+        peak = max(peak, tree_rss(process.pid))
+        time.sleep(0.05)
+    seconds = time.perf_counter() - started
+    if process.returncode != 0:
+        raise SystemExit(f"build failed: {process.stderr.read()}")
+    return seconds, peak
+
+
+def floor_seconds(source: Path, built: Path, max_side: int) -> float:
+    """Decode every source image, then encode every output image the build wrote, on this core."""
+    files = sorted(source.glob("*.jpg"))
+    started = time.perf_counter()
+    for file in files:
+        decode(file.read_bytes(), max_side)
+    decoding = time.perf_counter() - started
+    outputs = []
+    for shard in sorted(built.glob("data/*.parquet")):
+        for row in pq.read_table(shard, columns=["images"]).column("images").to_pylist():
+            outputs += [Image.open(io.BytesIO(image["bytes"])).convert("RGB") for image in row]
+    started = time.perf_counter()
+    for image in outputs:
+        image.save(io.BytesIO(), format="JPEG", quality=JPEG_QUALITY)
+    return decoding + time.perf_counter() - started
+
+
+def naive_rate(task: str, source: Path, count: int) -> float:
+    """Images/s when the task's PIL images go to `datasets` to encode (its default: PNG)."""
+    from datasets import Dataset, Features, List, Value
+    from datasets import Image as ImageFeature
+
+    from ssl4rl_data import registry
+    from ssl4rl_data.images import sample_rng
+
+    task_cls = registry.get_task(task)
+    maker = task_cls(task_cls.Config())
+    files = sorted(source.glob("*.jpg"))[:count]
+    started = time.perf_counter()
+    rows = []
+    for index, file in enumerate(files):
+        image = decode(file.read_bytes(), 0)
+        other = lambda rng: ("other", decode(files[(index + 1) % len(files)].read_bytes(), 0))  # noqa: E731
+        try:
+            sample = maker.make(image, sample_rng(0, task, file.name), other)
+        except SkipImage:
+            continue
+        rows.append({"images": sample.images, "answer": sample.answer})
+    features = Features({"images": List(ImageFeature()), "answer": Value("string")})
+    with tempfile.TemporaryDirectory() as folder:
+        Dataset.from_list(rows, features=features).to_parquet(f"{folder}/naive.parquet")
+    return len(files) / (time.perf_counter() - started)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--images", type=int, default=5000)
+    parser.add_argument("--tasks", nargs="+", default=list(TASKS), choices=TASKS)
+    parser.add_argument("--procs", nargs="+", type=int, default=[1, 2])
+    parser.add_argument("--max-side", type=int, default=0,
+                        help="Passed to the build (0 keeps the 640x480 sources, like the reference builders).")
+    parser.add_argument("--naive-images", type=int, default=200)
+    parser.add_argument("--skip-floor", action="store_true")
+    parser.add_argument("--skip-naive", action="store_true")
+    parser.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "ssl4rl-bench-photos-v2")
+    args = parser.parse_args()
+
+    source = make_photos(args.cache / str(args.images), args.images)
+    extra = ["--max-side", str(args.max_side)]
+    print(f"{args.images} photos of {SIZE[0]}x{SIZE[1]} (JPEG q90); {os.cpu_count()} cores; --max-side {args.max_side}")
+    print(f"{'task':<12}{'procs':>6}{'seconds':>9}{'images/s':>10}{'peak MiB':>10}{'vs floor':>10}"
+          f"{'speed-up':>10}{'vs naive':>10}")
+    with tempfile.TemporaryDirectory() as work:
+        for task in args.tasks:
+            out = Path(work) / task
+            results = {procs: timed_build(task, source, out, procs, extra) for procs in args.procs}
+            floor = None if args.skip_floor else floor_seconds(source, out, args.max_side)
+            naive = None if args.skip_naive else naive_rate(task, source, args.naive_images)
+            one = results.get(1, (None,))[0]
+            for procs, (seconds, peak) in results.items():
+                rate = args.images / seconds
+                print(f"{task:<12}{procs:>6}{seconds:>9.1f}{rate:>10.0f}{peak / 2**20:>10.0f}"
+                      f"{(f'{seconds / floor:.2f}x' if floor and procs == 1 else ''):>10}"
+                      f"{(f'{one / seconds:.2f}x' if one else ''):>10}"
+                      f"{(f'{rate / naive:.0f}x' if naive else ''):>10}")
+            if floor:
+                print(f"{'':<12}floor {floor:.1f} s ({args.images / floor:.0f} images/s on one core)"
+                      + (f"; naive {naive:.1f} images/s" if naive else ""))
+            shutil.rmtree(out, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
