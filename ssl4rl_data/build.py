@@ -31,7 +31,7 @@ from .schema import ARROW_SCHEMA, make_row
 from .source import ImageRef, Source
 from .task import Task
 
-SHARD_TARGET_COUNT = 16  # enough shards to keep every core busy on small builds
+SHARD_TARGET_COUNT = 64  # small shards on small builds: every core busy to the end
 SHARD_MIN_ROWS, SHARD_MAX_ROWS = 32, 1000
 ROW_GROUP_ROWS = 64
 PARTNER_TRIES = 8
