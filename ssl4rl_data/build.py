@@ -53,7 +53,7 @@ class BuildOptions:
             raise UserError(f"--max-side must be 0 (no limit) or positive, got {self.max_side}")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # one per image: no per-object dict
 class Item:
     source_index: int
     ref: ImageRef

@@ -113,6 +113,11 @@ def encode(image: Image.Image, image_format: str) -> bytes:
     return buffer.getvalue()
 
 
+def crop(image: Image.Image, box: tuple[int, int, int, int]) -> Image.Image:
+    """`image.crop(box)`, without Pillow's full copy when the box is the whole image."""
+    return image if box == (0, 0, *image.size) else image.crop(box)
+
+
 def aligned_crop_box(size: tuple[int, int], width: int, height: int, align: int = 16) -> tuple[int, int, int, int]:
     """A centred `width` x `height` box whose corner sits on the `align` grid.
 

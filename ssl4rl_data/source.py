@@ -15,7 +15,7 @@ from .errors import UserError
 from .registry import sources
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # one per image: no per-object dict
 class ImageRef:
     source_id: str  # stable, label-free, unique within the source
     locator: object  # whatever `read` needs: a path, (file, offset, size), ...

@@ -64,11 +64,12 @@ class Jigsaw(Task):
         tile_h = image.height // rows // 16 * 16
         if min(tile_w, tile_h) < MIN_TILE:
             raise SkipImage("too-small")
-        region = image.crop(aligned_crop_box(image.size, tile_w * cols, tile_h * rows))
-        if _has_lookalike_tiles(region, rows, cols):
+        box = aligned_crop_box(image.size, tile_w * cols, tile_h * rows)
+        if _has_lookalike_tiles(image, box, rows, cols):
             # Two tiles that look the same make more than one answer right: skip rather than mislabel.
             raise SkipImage("lookalike-tiles")
-        tiles = [region.crop((c * tile_w, r * tile_h, (c + 1) * tile_w, (r + 1) * tile_h))
+        left, top = box[:2]
+        tiles = [image.crop((left + c * tile_w, top + r * tile_h, left + (c + 1) * tile_w, top + (r + 1) * tile_h))
                  for r in range(rows) for c in range(cols)]
         shown, answer = shuffle(len(tiles), rng)
         n = len(tiles)
@@ -105,10 +106,11 @@ class Jigsaw(Task):
         return sum(int(p) == int(t) for p, t in zip(parts, expected)) / len(expected)
 
 
-def _has_lookalike_tiles(region: Image.Image, rows: int, cols: int) -> bool:
+def _has_lookalike_tiles(image: Image.Image, box: tuple[int, int, int, int], rows: int, cols: int) -> bool:
     """Whether two tiles' 16x16 box-averaged thumbnails are nearly equal. Tile sides are multiples of
-    16, so one integer reduce of the whole region yields every tile's thumbnail exactly."""
-    small = region.reduce((region.width // cols // 16, region.height // rows // 16))
+    16, so one integer reduce of the grid's box yields every tile's thumbnail exactly (and no copy)."""
+    width, height = box[2] - box[0], box[3] - box[1]
+    small = image.reduce((width // cols // 16, height // rows // 16), box=box)
     thumbs = np.asarray(small, dtype=np.float32).reshape(rows, 16, cols, 16, 3).transpose(0, 2, 1, 3, 4)
     flat = thumbs.reshape(rows * cols, -1)
     differences = np.abs(flat[:, None, :] - flat[None, :, :]).mean(axis=2)

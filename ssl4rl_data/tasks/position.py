@@ -6,7 +6,7 @@ import numpy as np
 from PIL import Image
 
 from ..errors import SkipImage
-from ..images import aligned_crop_box
+from ..images import aligned_crop_box, crop
 from ..registry import register_task
 from ..task import ANSWER_FORMAT, Sample, Task
 
@@ -55,23 +55,23 @@ class Position(Task):
         low = max(self.config.crop_min, MIN_CROP / max(1, min(quadrant_w, quadrant_h)))
         if low > self.config.crop_max:
             raise SkipImage("too-small")
-        image = image.crop(aligned_crop_box(image.size, width, height))
+        image = crop(image, aligned_crop_box(image.size, width, height))
         quadrant = int(rng.integers(len(QUADRANTS)))
         ratio = float(rng.uniform(low, self.config.crop_max))
         crop_w, crop_h = round(ratio * quadrant_w), round(ratio * quadrant_h)
         left = (quadrant % 2) * quadrant_w + int(rng.integers(quadrant_w - crop_w + 1))
         top = (quadrant // 2) * quadrant_h + int(rng.integers(quadrant_h - crop_h + 1))
-        crop = image.crop((left, top, left + crop_w, top + crop_h))
+        patch = image.crop((left, top, left + crop_w, top + crop_h))
         if self.config.augment_crop:
-            crop = self._jitter(crop, rng)
+            patch = self._jitter(patch, rng)
         altered = " Its colours may have been altered." if self.config.augment_crop else ""
         question = (
             "The second image is a crop taken from one quarter of the first image." + altered + " Which "
             "quarter of the first image does it come from? Answer with one of: top-left, top-right, "
             "bottom-left, bottom-right. " + ANSWER_FORMAT.format(example="top-right")
         )
-        return Sample(images=[image, crop], question=question, answer=QUADRANTS[quadrant])
+        return Sample(images=[image, patch], question=question, answer=QUADRANTS[quadrant])
 
-    def _jitter(self, crop: Image.Image, rng: np.random.Generator) -> Image.Image:
+    def _jitter(self, patch: Image.Image, rng: np.random.Generator) -> Image.Image:
         self._augment.set_random_seed(int(rng.integers(2**31)))
-        return Image.fromarray(self._augment(image=np.asarray(crop))["image"])
+        return Image.fromarray(self._augment(image=np.asarray(patch))["image"])

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from PIL import Image
 
 from ..errors import SkipImage
-from ..images import aligned_crop_box
+from ..images import aligned_crop_box, crop
 from ..registry import register_task
 from ..task import ANSWER_FORMAT, Sample, Task
 
@@ -43,7 +43,7 @@ class Rotation(Task):
         side = min(image.size) // 16 * 16
         if side < MIN_SIDE:
             raise SkipImage("too-small")
-        square = image.crop(aligned_crop_box(image.size, side, side))
+        square = crop(image, aligned_crop_box(image.size, side, side))
         if self.config.step % 90 == 0:
             views = [square, square.transpose(_TRANSPOSE[angle]) if angle else square]
         else:
