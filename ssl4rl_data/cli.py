@@ -132,11 +132,15 @@ def _task_command(task_cls) -> click.Command:
         if unknown:
             raise UserError(f"recipe {path}: unknown option {unknown[0]!r} (options: {', '.join(sorted(allowed))})")
         context, overrides = click.get_current_context(), []
+        params = {param.name: param for param in context.command.params}
         for name, value in recipe.items():
             if context.get_parameter_source(name) == ParameterSource.COMMANDLINE:
                 overrides.append(f"{name}={kwargs[name]!r} (recipe: {value!r})")
-            else:
-                kwargs[name] = tuple(value) if name == "sources" else value
+                continue
+            try:  # the same type checks as on the command line
+                kwargs[name] = params[name].type_cast_value(context, value)
+            except click.BadParameter as error:
+                raise UserError(f"recipe {path}: {name}: {error.format_message()}") from None
         return overrides
 
     return click.Command(

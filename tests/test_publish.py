@@ -123,3 +123,6 @@ def test_recipe_mistakes_get_one_line(tmp_path, run_cli):
     assert code != 0 and "unknown option 'gird'" in err and len(err.strip().splitlines()) == 1
     code, err = run_cli("build", "rotation", "--recipe", "recipes/data/sample_jigsaw.yaml", "--out", tmp_path / "d")
     assert code != 0 and "is for another task" in err
+    (tmp_path / "typo.yaml").write_text("task: rotation\nseed: zero\n")
+    code, err = run_cli("build", "--recipe", tmp_path / "typo.yaml", "--out", tmp_path / "d")
+    assert code != 0 and "seed" in err and "not a valid integer" in err and len(err.strip().splitlines()) == 1
