@@ -258,11 +258,14 @@ class TableSource(Source):
     def exclude(self, reason: str):
         self.excluded[reason] = self.excluded.get(reason, 0) + 1
 
-    def ref(self, source_id: str, cell: Cell, data: bytes | None) -> ImageRef | None:
+    def ref(self, source_id: str | None, locator, data: bytes | None) -> ImageRef | None:
+        """A reference to `data`, or None (counted) when the row holds no image. A `source_id` of
+        None means the content hash, for sources whose own ids would reveal labels."""
         if data is None:
             self.exclude("no-image-in-row")
             return None
-        return ImageRef(source_id=source_id, locator=cell, digest=content_digest(data))
+        digest = content_digest(data)
+        return ImageRef(source_id=source_id or f"{self.name}:{digest}", locator=locator, digest=digest)
 
     def read(self, locator: Cell) -> bytes:
         value = self.tables[locator.table].cell(locator.row, locator.column)

@@ -16,10 +16,10 @@ import pyarrow.parquet as pq
 from ssl4rl_data.errors import UserError
 from ssl4rl_data.rewards import extract_answer, score
 from ssl4rl_data.sources.folder import image_files
+from ssl4rl_data.sources.mmbench import COPY_STRIDE, REFERENCE_MAX_CHARS
 from ssl4rl_data.tables import image_bytes, open_tables
 
 LETTERS = "ABCDEFGHIJ"
-COPY_STRIDE = 1_000_000
 PAPER_SUFFIX = ("Answer with the option's letter from the given choices. First think step by step inside "
                 "<think> </think> tags, then give the letter inside <answer> </answer> tags, for example: "
                 "<think>step-by-step reasoning</think> <answer>A</answer>")
@@ -100,7 +100,7 @@ def read_mmbench(path: Path) -> list[Item]:
         for row, values in table.rows(columns):
             index = int(float(values["index"]))
             cell = values[image_column]
-            if isinstance(cell, str) and len(cell.strip()) <= 64:
+            if isinstance(cell, str) and len(cell.strip()) <= REFERENCE_MAX_CHARS:
                 source = held.get(int(float(cell)))
             else:
                 source = (table, row, image_column)

@@ -9,9 +9,7 @@ import tarfile
 from pathlib import Path
 
 from ..errors import UserError
-from ..images import content_digest
 from ..registry import register_source
-from ..source import ImageRef
 from ..tables import Cell, TableSource, image_bytes
 from .folder import IMAGE_SUFFIXES, image_files
 
@@ -34,7 +32,7 @@ class ImageNetSource(TableSource):
             for table_index, table in self.selected_tables():
                 column = self.image_column(table)
                 for row, values in table.rows([column]):
-                    ref = self._ref(image_bytes(values[column]), Cell(table_index, row, column))
+                    ref = self.ref(None, Cell(table_index, row, column), image_bytes(values[column]))
                     if ref is not None:
                         yield ref
         elif self.layout == "tars":
@@ -43,21 +41,14 @@ class ImageNetSource(TableSource):
                     for member in archive:
                         if member.isfile() and Path(member.name).suffix.lower() in IMAGE_SUFFIXES:
                             data = archive.extractfile(member).read()
-                            yield self._ref(data, ("tar", str(shard), member.offset_data, member.size))
+                            yield self.ref(None, ("tar", str(shard), member.offset_data, member.size), data)
         else:
             for file in image_files(self.path):
                 split = self._folder_split(file)
                 if self.splits is not None and split not in self.splits:
                     self.exclude("other-split")
                     continue
-                yield self._ref(file.read_bytes(), ("file", str(file)))
-
-    def _ref(self, data, locator):
-        if data is None:
-            self.exclude("no-image-in-row")
-            return None
-        digest = content_digest(data)
-        return ImageRef(source_id=f"imagenet:{digest}", locator=locator, digest=digest)
+                yield self.ref(None, ("file", str(file)), file.read_bytes())
 
     def read(self, locator):
         if isinstance(locator, Cell):
