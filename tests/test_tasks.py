@@ -7,6 +7,7 @@ import pytest
 from PIL import Image
 
 from conftest import gradient, stripes
+from ssl4rl_data.augment import albumentations, seed_pipeline
 from ssl4rl_data.errors import SkipImage
 from ssl4rl_data.images import sample_rng
 from ssl4rl_data.tasks.contrastive import Contrastive, ContrastiveConfig
@@ -159,3 +160,34 @@ def test_images_too_small_for_the_task_are_skipped():
     for task in (Rotation(RotationConfig()), Jigsaw(JigsawConfig()), Position(PositionConfig())):
         with pytest.raises(SkipImage, match="too-small"):
             task.make(tiny, sample_rng(0, task.name, "t"), no_other)
+
+
+def test_augmentation_steps_flip_their_own_coins():
+    """Per-sample seeding must leave each step's 'apply or not' independent of the others' (seeding every
+    step with one number, as albumentations' set_random_seed does, makes them all coincide)."""
+    A = albumentations()
+    applied = []
+
+    class Record(A.ImageOnlyTransform):
+        def __init__(self, name, p):
+            super().__init__(p=p)
+            self.name = name
+
+        def apply(self, img, **params):
+            applied.append(self.name)
+            return img
+
+    probabilities = {"flip": 0.5, "jitter": 0.8, "grey": 0.2, "blur": 0.5}
+    pipeline = A.Compose([Record(name, p) for name, p in probabilities.items()], strict=True)
+    image, combinations, count = np.zeros((4, 4, 3), np.uint8), Counter(), 4000
+    for seed in range(count):
+        applied.clear()
+        seed_pipeline(pipeline, sample_rng(seed, "contrastive", "x"))
+        pipeline(image=image)
+        combinations[frozenset(applied)] += 1
+    assert len(combinations) == 16  # every subset of the four steps occurs
+    for first in probabilities:
+        for second in probabilities:
+            if first < second:
+                both = sum(n for subset, n in combinations.items() if {first, second} <= subset) / count
+                assert abs(both - probabilities[first] * probabilities[second]) < 0.03

@@ -2,9 +2,11 @@
 
 from dataclasses import dataclass, field
 
+import cv2
 import numpy as np
 from PIL import Image
 
+from ..augment import albumentations, rgbx_pixels, seed_pipeline
 from ..registry import register_task
 from ..task import ANSWER_FORMAT, Sample, Task
 
@@ -27,21 +29,33 @@ class ContrastiveConfig:
             raise ValueError(f"--size must be at least 28 pixels, got {self.size}")
 
 
-def simclr_augmentations(strength: str, size: int):
-    """The SimCLR view pipeline (method.md), as one albumentations Compose."""
-    import albumentations as A
+class SimCLRView:
+    """The SimCLR view pipeline (method.md): random resized crop, flip, colour jitter, grey, blur.
 
-    strong = strength == "strong"
-    return A.Compose(
-        [
-            A.RandomResizedCrop((size, size), scale=(0.08, 0.3) if strong else (0.08, 1.0)),
-            A.HorizontalFlip(p=0.5),
-            A.ColorJitter(brightness=0.8, contrast=0.8, saturation=0.8, hue=0.2, p=0.8),
-            A.ToGray(p=0.8 if strong else 0.2),
-            A.GaussianBlur(sigma_limit=(0.1, 2.0), p=0.8 if strong else 0.5),
-        ],
-        strict=True,
-    )
+    The crop reads a zero-copy view of the decoded picture, so only the cropped pixels are touched;
+    the photometric steps then run on the small view alone.
+    """
+
+    def __init__(self, strength: str, size: int):
+        A = albumentations()
+        strong = strength == "strong"
+        self.crop = A.Compose([A.RandomResizedCrop((size, size), scale=(0.08, 0.3) if strong else (0.08, 1.0))],
+                              strict=True)
+        self.photometric = A.Compose(
+            [
+                A.HorizontalFlip(p=0.5),
+                A.ColorJitter(brightness=0.8, contrast=0.8, saturation=0.8, hue=0.2, p=0.8),
+                A.ToGray(p=0.8 if strong else 0.2),
+                A.GaussianBlur(sigma_limit=(0.1, 2.0), p=0.8 if strong else 0.5),
+            ],
+            strict=True,
+        )
+
+    def __call__(self, image: Image.Image, rng: np.random.Generator) -> Image.Image:
+        seed_pipeline(self.crop, rng)
+        view = cv2.cvtColor(self.crop(image=rgbx_pixels(image))["image"], cv2.COLOR_RGBA2RGB)  # drop the pad
+        seed_pipeline(self.photometric, rng)
+        return Image.fromarray(self.photometric(image=view)["image"])
 
 
 @register_task("contrastive")
@@ -51,7 +65,7 @@ class Contrastive(Task):
     def __init__(self, config):
         super().__init__(config)
         # Built (and albumentations imported) here, once, before the build forks its workers.
-        self._augment = simclr_augmentations(config.strength, config.size)
+        self._view = SimCLRView(config.strength, config.size)
 
     def make(self, image, rng, other_image):
         positive = bool(rng.random() < 0.5)
@@ -72,7 +86,3 @@ class Contrastive(Task):
             answer="positive" if positive else "negative",
             extra_source_ids=extra_ids,
         )
-
-    def _view(self, image: Image.Image, rng: np.random.Generator) -> Image.Image:
-        self._augment.set_random_seed(int(rng.integers(2**31)))
-        return Image.fromarray(self._augment(image=np.asarray(image))["image"])

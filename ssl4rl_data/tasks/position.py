@@ -5,6 +5,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from PIL import Image
 
+from ..augment import albumentations, seed_pipeline
 from ..errors import SkipImage
 from ..images import aligned_crop_box, crop
 from ..registry import register_task
@@ -34,8 +35,7 @@ class PositionConfig:
 
 
 def colour_jitter():
-    import albumentations as A
-
+    A = albumentations()
     return A.Compose([A.ColorJitter(0.4, 0.4, 0.4, 0.1, p=0.8), A.ToGray(p=0.2)], strict=True)
 
 
@@ -73,5 +73,5 @@ class Position(Task):
         return Sample(images=[image, patch], question=question, answer=QUADRANTS[quadrant])
 
     def _jitter(self, patch: Image.Image, rng: np.random.Generator) -> Image.Image:
-        self._augment.set_random_seed(int(rng.integers(2**31)))
+        seed_pipeline(self._augment, rng)
         return Image.fromarray(self._augment(image=np.asarray(patch))["image"])
