@@ -19,6 +19,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 from PIL import ImageChops
@@ -28,7 +29,8 @@ from . import __version__
 from .errors import SkipImage, UserError
 from .images import IMAGE_FORMATS, content_digest, decode, encode, sample_rng
 from .schema import ARROW_SCHEMA, make_row
-from .source import ImageRef, Source
+from .items import ItemList, ItemWriter, first_occurrences
+from .source import Source
 from .task import Task
 
 SHARD_TARGET_COUNT = 64  # small shards on small builds: every core busy to the end
@@ -51,13 +53,6 @@ class BuildOptions:
             raise UserError(f"--limit must be at least 1, got {self.limit}")
         if self.max_side < 0:
             raise UserError(f"--max-side must be 0 (no limit) or positive, got {self.max_side}")
-
-
-@dataclass(frozen=True, slots=True)  # one per image: no per-object dict
-class Item:
-    source_index: int
-    ref: ImageRef
-    digest: str
 
 
 @dataclass
@@ -107,20 +102,15 @@ class BuildResult:
     seconds: float
 
 
-def scan(sources: list[Source], specs: list[str], progress: bool) -> tuple[list[Item], list[SourceScan]]:
+def scan(sources: list[Source], specs: list[str], progress: bool) -> tuple[ItemList, list[SourceScan]]:
     """List every image once: drop repeated ids within a source and repeated content across all sources."""
-    items, scans, seen_digests = [], [], set()
+    writer, scans = ItemWriter(), []
     bar = tqdm(desc="scanning", unit="img", disable=not progress, mininterval=0.5)
     for index, (source, spec) in enumerate(zip(sources, specs)):
         summary = SourceScan(spec=spec, description={})
-        seen_ids, fingerprint = set(), hashlib.blake2b(digest_size=16)
         for ref in source.refs():
             bar.update()
             summary.images += 1
-            if ref.source_id in seen_ids:
-                summary.duplicates += 1
-                continue
-            seen_ids.add(ref.source_id)
             digest = ref.digest
             if digest is None:
                 try:
@@ -128,17 +118,25 @@ def scan(sources: list[Source], specs: list[str], progress: bool) -> tuple[list[
                 except OSError:
                     summary.unreadable += 1
                     continue
-            fingerprint.update(f"{ref.source_id}\t{digest}\n".encode())
-            if digest in seen_digests:
-                summary.duplicates += 1
-                continue
-            seen_digests.add(digest)
-            items.append(Item(index, ref, digest))
-        summary.fingerprint = fingerprint.hexdigest()
+            writer.add(index, ref, bytes.fromhex(digest))
         summary.description = source.describe()  # after the scan: it may count what the scan excluded
         scans.append(summary)
     bar.close()
-    return items, scans
+    items = writer.finish()
+    keep = np.zeros(len(items), dtype=bool)
+    for index, summary in enumerate(scans):
+        positions = np.flatnonzero(items.source_index == index)
+        first = first_occurrences(items.id_hashes[positions])
+        keep[positions[first]] = True
+        summary.duplicates = int((~first).sum())
+        fingerprint = np.stack([items.id_hashes[positions[first]], items.digests[positions[first]]], axis=1)
+        summary.fingerprint = hashlib.blake2b(fingerprint.tobytes(), digest_size=16).hexdigest()
+    kept = np.flatnonzero(keep)
+    repeated = kept[~first_occurrences(items.digests[kept])]
+    for index, count in zip(*np.unique(items.source_index[repeated], return_counts=True)):
+        scans[index].duplicates += int(count)
+    keep[repeated] = False
+    return items.select(np.flatnonzero(keep)), scans
 
 
 def shard_bounds(count: int) -> list[tuple[int, int]]:
@@ -154,7 +152,7 @@ def shard_bounds(count: int) -> list[tuple[int, int]]:
 class ShardBuilder:
     """Turns items into rows. Created once, then shared with worker processes by fork."""
 
-    def __init__(self, task: Task, sources: list[Source], items: list[Item], options: BuildOptions, staging: Path):
+    def __init__(self, task: Task, sources: list[Source], items: ItemList, options: BuildOptions, staging: Path):
         self.task, self.sources, self.items, self.options = task, sources, items, options
         self.staging = staging
         self.shards = shard_bounds(len(items))
@@ -210,7 +208,7 @@ class ShardBuilder:
             source_ids=[item.ref.source_id, *sample.extra_source_ids],
         )
 
-    def _decode(self, item: Item):
+    def _decode(self, item):
         try:
             data = self.sources[item.source_index].read(item.ref.locator)
         except OSError:
@@ -223,9 +221,9 @@ class ShardBuilder:
             for _ in range(PARTNER_TRIES):
                 other = int(rng.integers(len(self.items) - 1))
                 other += other >= position
-                item = self.items[other]
-                if item.digest == self.items[position].digest:
+                if self.items.digests[other] == self.items.digests[position]:
                     continue
+                item = self.items[other]
                 try:
                     candidate = self._decode(item)
                 except SkipImage:
@@ -236,13 +234,12 @@ class ShardBuilder:
         raise SkipImage("no-distinct-partner")
 
 
-def _subset(items: list[Item], count: int, seed: int) -> list[Item]:
+def _subset(items: ItemList, count: int, seed: int) -> ItemList:
     """`count` items drawn uniformly by a key of (seed, source id), in source order: taking the first
     `count` would take, say, only the first classes of an ImageFolder."""
-    def rank(index: int) -> bytes:
-        return hashlib.blake2b(f"{seed}\0subset\0{items[index].ref.source_id}".encode(), digest_size=8).digest()
-
-    return [items[i] for i in sorted(sorted(range(len(items)), key=rank)[:count])]
+    prefix = f"{seed}\0subset\0".encode()
+    ranks = [hashlib.blake2b(prefix + bytes(key), digest_size=8).digest() for key in items.id_hashes]
+    return items.select(np.sort(np.argsort(np.array(ranks, dtype="V8"), kind="stable")[:count]))
 
 
 def _same_pixels(first, second) -> bool:
@@ -290,7 +287,10 @@ def build(
     (staging / "data").mkdir(parents=True, exist_ok=True)
     (staging / ".shards").mkdir(exist_ok=True)
     builder = ShardBuilder(task, sources, items, options, staging)
-    stats = _run_shards(builder, num_proc, progress)
+    try:
+        stats = _run_shards(builder, num_proc, progress)
+    finally:
+        items.close()
     unreadable = sum(scan.unreadable for scan in scans)
     if unreadable:
         stats.skipped["unreadable"] += unreadable

@@ -30,8 +30,9 @@ def sample_rng(seed: int, task: str, source_id: str) -> np.random.Generator:
 
 
 def content_digest(data: bytes) -> str:
-    """A short hash of the encoded bytes, used to deduplicate images and fingerprint sources."""
-    return hashlib.blake2b(data, digest_size=16).hexdigest()
+    """A short hash of the encoded bytes, used to deduplicate images and fingerprint sources (SHA-256,
+    cut to 128 bits: it runs at twice the speed of BLAKE2 where the CPU has SHA instructions)."""
+    return hashlib.sha256(data).hexdigest()[:32]
 
 
 def decode(data: bytes, max_side: int = 0) -> Image.Image:
