@@ -1,6 +1,8 @@
 """albumentations on Pillow images, without copying whole pictures into arrays first."""
 
+import os
 import random
+import sys
 
 import numpy as np
 import pyarrow as pa
@@ -9,7 +11,17 @@ from PIL import Image
 
 def albumentations():
     """The albumentations module, with OpenCV held to one thread: builds run one process per core, and
-    OpenCV's own threads would only compete with them."""
+    OpenCV's own threads would only compete with them. Its import-time update check (a request to
+    PyPI) is turned off: builds run offline and must not wait on the network."""
+    os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
+    if "albumentations" not in sys.modules and "torch" not in sys.modules:
+        # albumentations imports torch only for its optional ToTensor (and skips it on ImportError):
+        # 1.4 s per build that a data build does not need.
+        sys.modules["torch"] = None
+        try:
+            import albumentations
+        finally:
+            del sys.modules["torch"]
     import albumentations
     import cv2
 
@@ -40,7 +52,9 @@ def rgbx_pixels(image: Image.Image) -> np.ndarray:
     if image.mode != "RGB":
         raise ValueError(f"expected an RGB image, got {image.mode}")
     try:
-        values = pa.array(image).values.to_numpy(zero_copy_only=True)
+        values = pa.Array._import_from_c_capsule(*image.__arrow_c_array__()).values
     except ValueError:  # rows not contiguous (a very large image)
         return np.asarray(image.convert("RGBX"))
-    return values.reshape(image.height, image.width, 4)
+    # From the buffer itself: `to_numpy` would import pandas (a quarter of a second in every worker).
+    pixels = np.frombuffer(values.buffers()[1], dtype=np.uint8, count=len(values), offset=values.offset)
+    return pixels.reshape(image.height, image.width, 4)
