@@ -7,6 +7,7 @@ bytes never depend on `--num-proc`, memory stays bounded, an interrupted build r
 finished shards, and `--out` only ever appears complete (one rename at the end).
 """
 
+import ctypes
 import dataclasses
 import hashlib
 import json
@@ -287,6 +288,7 @@ def build(
     (staging / "data").mkdir(parents=True, exist_ok=True)
     (staging / ".shards").mkdir(exist_ok=True)
     builder = ShardBuilder(task, sources, items, options, staging)
+    _keep_freed_memory()
     try:
         stats = _run_shards(builder, num_proc, progress)
     finally:
@@ -305,6 +307,19 @@ def build(
     _publish(staging, out)
     result.seconds = time.perf_counter() - started
     return result
+
+
+def _keep_freed_memory() -> None:
+    """Every decoded picture, tile and encoded view is a fresh 0.1-1 MB allocation. glibc returns
+    blocks that size to the kernel when they are freed (mmap threshold, heap trimming), so the next
+    image faults its pages in again: a quarter of a million page faults per thousand jigsaw images,
+    about 15% of the build. Keep freed memory for reuse instead (peak memory is unchanged)."""
+    try:
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError):  # not glibc
+        return
+    mallopt(-3, 32 * 2**20)  # M_MMAP_THRESHOLD: the largest value glibc accepts
+    mallopt(-1, 2**30)  # M_TRIM_THRESHOLD
 
 
 _FORKED_BUILDER: ShardBuilder | None = None
