@@ -28,6 +28,7 @@ import numpy as np
 import pyarrow.parquet as pq
 from PIL import Image
 
+from ssl4rl_data.build import keep_freed_memory
 from ssl4rl_data.errors import SkipImage
 from ssl4rl_data.images import JPEG_QUALITY, decode
 from ssl4rl_data.sources.sample import PHOTOS, photo_dir
@@ -104,7 +105,9 @@ def timed_build(task: str, source: Path, out: Path, procs: int, extra: list[str]
 
 
 def floor_seconds(source: Path, built: Path, max_side: int) -> float:
-    """Decode every source image, then encode every output image the build wrote, on this core."""
+    """Decode every source image, then encode every output image the build wrote, on this core (with
+    the build's memory settings, so both pay the same for allocation)."""
+    keep_freed_memory()
     files = sorted(source.glob("*.jpg"))
     started = time.perf_counter()
     for file in files:
@@ -172,11 +175,14 @@ def main():
     with tempfile.TemporaryDirectory() as work:
         for task in args.tasks:
             out = Path(work) / task
-            results = {}
-            for procs in args.procs:  # the fastest of --repeat runs (this machine's timings are noisy)
-                runs = [timed_build(task, source, out, procs, extra) for _ in range(args.repeat)]
-                results[procs] = (min(r[0] for r in runs), max(r[1] for r in runs))
-            floor = None if args.skip_floor else min(floor_seconds(source, out, args.max_side) for _ in range(args.repeat))
+            runs, floors = {procs: [] for procs in args.procs}, []
+            for _ in range(args.repeat):  # interleaved, the fastest of each counts: this machine's speed drifts
+                for procs in args.procs:
+                    runs[procs].append(timed_build(task, source, out, procs, extra))
+                if not args.skip_floor:
+                    floors.append(floor_seconds(source, out, args.max_side))
+            results = {procs: (min(r[0] for r in done), max(r[1] for r in done)) for procs, done in runs.items()}
+            floor = min(floors, default=None)
             naive = None if args.skip_naive else naive_rate(task, source, args.naive_images)
             one = results.get(1, (None,))[0]
             for procs, (seconds, peak) in results.items():

@@ -288,7 +288,7 @@ def build(
     (staging / "data").mkdir(parents=True, exist_ok=True)
     (staging / ".shards").mkdir(exist_ok=True)
     builder = ShardBuilder(task, sources, items, options, staging)
-    _keep_freed_memory()
+    keep_freed_memory()
     try:
         stats = _run_shards(builder, num_proc, progress)
     finally:
@@ -309,7 +309,7 @@ def build(
     return result
 
 
-def _keep_freed_memory() -> None:
+def keep_freed_memory() -> None:
     """Every decoded picture, tile and encoded view is a fresh 0.1-1 MB allocation. glibc returns
     blocks that size to the kernel when they are freed (mmap threshold, heap trimming), so the next
     image faults its pages in again: a quarter of a million page faults per thousand jigsaw images,
