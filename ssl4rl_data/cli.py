@@ -230,6 +230,9 @@ def main(argv=None) -> int:
     except click.ClickException as error:
         click.echo(f"ssl4rl-data: error: {error.format_message()}", err=True)
         return error.exit_code
+    except OSError as error:  # a full disk, a missing permission, a folder where a file should be
+        click.echo(f"ssl4rl-data: error: {error}", err=True)
+        return 1
     return 0
 
 

@@ -234,3 +234,11 @@ def test_preview_draws_a_contact_sheet(tmp_path, run_cli):
     sheet = Image.open(tmp_path / "sheet.png")
     assert sheet.size == (4 * 160, 3 * (160 + 24))
     assert np.asarray(sheet).std() > 10  # pictures, not a blank page
+
+
+def test_write_failures_get_one_line(tmp_path, run_cli):
+    """The output folder cannot be made (a file stands in its way): an OSError, told in one line."""
+    (tmp_path / "file").write_text("in the way")
+    code, err = run_cli("build", "rotation", "--limit", "2", "--out", tmp_path / "file" / "d", "-q")
+    assert code == 1 and "Not a directory" in err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
