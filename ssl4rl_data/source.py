@@ -66,6 +66,11 @@ def parse_source(spec: str) -> Source:
     return known[name](path or None, dict(parse_qsl(query, keep_blank_values=True)))
 
 
-def id_from_path(relative: Path) -> str:
-    """A stable id from a relative path, with '|' and other odd characters escaped ('|' joins ids)."""
-    return quote(relative.as_posix(), safe="/-_.~()+,=@ ")
+def id_from_path(relative: str) -> str:
+    """A stable id from a relative path with '/' separators, with '|' and other odd characters escaped
+    ('|' joins ids).
+
+    >>> id_from_path("a b/c|d.jpg")
+    'a b/c%7Cd.jpg'
+    """
+    return quote(relative, safe="/-_.~()+,=@ ")

@@ -2,6 +2,7 @@
 
 import os
 from pathlib import Path
+from typing import Iterator
 
 from ..registry import register_source
 from ..source import ImageRef, Source, id_from_path
@@ -9,22 +10,34 @@ from ..source import ImageRef, Source, id_from_path
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".pbm"}
 
 
-def image_files(root: Path):
-    """Image files below `root` in a sorted, filesystem-independent order; hidden entries are ignored."""
-    for directory, subdirs, files in os.walk(root):
+def image_file_names(root: Path) -> Iterator[tuple[str, str]]:
+    """(path, path relative to `root` with '/' separators) of the image files below `root`, in a sorted,
+    filesystem-independent order; hidden entries are ignored. Plain strings: pathlib objects would
+    cost more than hashing the files on an ImageNet-size folder."""
+    top = os.fspath(root)
+    for directory, subdirs, files in os.walk(top):
         subdirs[:] = sorted(d for d in subdirs if not d.startswith("."))
+        relative = os.path.relpath(directory, top)
+        prefix = "" if relative == os.curdir else relative.replace(os.sep, "/") + "/"
         for name in sorted(files):
-            if not name.startswith(".") and Path(name).suffix.lower() in IMAGE_SUFFIXES:
-                yield Path(directory) / name
+            if not name.startswith(".") and os.path.splitext(name)[1].lower() in IMAGE_SUFFIXES:
+                yield os.path.join(directory, name), prefix + name
+
+
+def image_files(root: Path) -> Iterator[Path]:
+    return (Path(path) for path, _ in image_file_names(root))
 
 
 @register_source("folder")
 class FolderSource(Source):
     def refs(self):
-        root = self.path if self.path.is_dir() else self.path.parent
-        files = image_files(self.path) if self.path.is_dir() else [self.path]
-        for file in files:
-            yield ImageRef(source_id=f"folder:{id_from_path(file.relative_to(root))}", locator=str(file))
+        if self.path.is_dir():
+            files = image_file_names(self.path)
+        else:
+            files = [(str(self.path), self.path.name)]
+        for path, relative in files:
+            yield ImageRef(source_id=f"folder:{id_from_path(relative)}", locator=path)
 
     def read(self, locator) -> bytes:
-        return Path(locator).read_bytes()
+        with open(locator, "rb") as handle:
+            return handle.read()

@@ -11,7 +11,7 @@ from pathlib import Path
 from ..errors import UserError
 from ..registry import register_source
 from ..tables import Cell, TableSource, image_bytes
-from .folder import IMAGE_SUFFIXES, image_files
+from .folder import IMAGE_SUFFIXES, image_file_names, image_files
 
 FOLDER_SPLITS = ("train", "val", "validation", "test")
 
@@ -43,12 +43,13 @@ class ImageNetSource(TableSource):
                             data = archive.extractfile(member).read()
                             yield self.ref(None, ("tar", str(shard), member.offset_data, member.size), data)
         else:
-            for file in image_files(self.path):
-                split = self._folder_split(file)
+            for path, relative in image_file_names(self.path):
+                split = self._folder_split(relative)
                 if self.splits is not None and split not in self.splits:
                     self.exclude("other-split")
                     continue
-                yield self.ref(None, ("file", str(file)), file.read_bytes())
+                with open(path, "rb") as handle:
+                    yield self.ref(None, ("file", path), handle.read())
 
     def read(self, locator):
         if isinstance(locator, Cell):
@@ -63,8 +64,8 @@ class ImageNetSource(TableSource):
     def _tar_files(self):
         return [self.path] if self.path.is_file() else sorted(self.path.rglob("*.tar"))
 
-    def _folder_split(self, file: Path) -> str:
-        first = file.relative_to(self.path).parts[0].lower()
+    def _folder_split(self, relative: str) -> str:
+        first = relative.split("/")[0].lower()
         return self.split_aliases.get(first, first) if first in FOLDER_SPLITS else "unknown"
 
     def describe(self):
