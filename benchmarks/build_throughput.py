@@ -124,6 +124,30 @@ def floor_seconds(source: Path, built: Path, max_side: int) -> float:
     return decoding + encoding
 
 
+def machine_scaling(source: Path, procs: int, repeat: int) -> float:
+    """How much faster `procs` processes run a plain decode + JPEG encode loop over the sources than one
+    does: the most any build can gain from those processes on this machine (cores share caches and
+    memory bandwidth)."""
+    files = sorted(source.glob("*.jpg"))
+    parts = [files[k::procs] for k in range(procs)]
+    with multiprocessing.get_context("fork").Pool(procs) as pool:
+        one = min(_timed_loop(files) for _ in range(repeat))
+        many = []
+        for _ in range(repeat):
+            started = time.perf_counter()
+            pool.map(_timed_loop, parts, chunksize=1)
+            many.append(time.perf_counter() - started)
+    return one / min(many)
+
+
+def _timed_loop(files: list[Path]) -> float:
+    keep_freed_memory()
+    started = time.perf_counter()
+    for file in files:
+        decode(file.read_bytes(), 0).save(io.BytesIO(), format="JPEG", quality=JPEG_QUALITY)
+    return time.perf_counter() - started
+
+
 def naive_rate(task: str, source: Path, count: int) -> float:
     """Images/s when the task's PIL images go to `datasets` to encode (its default: PNG)."""
     from datasets import Dataset, Features, List, Value
@@ -171,6 +195,10 @@ def main():
     extra = ["--max-side", str(args.max_side)]
     print(f"{args.images} photos of {SIZE[0]}x{SIZE[1]} (JPEG q90); {os.cpu_count()} cores; --max-side {args.max_side}; "
           f"best of {args.repeat} runs")
+    if max(args.procs) > 1:
+        procs = max(args.procs)
+        print(f"machine: a plain decode + encode loop runs {machine_scaling(source, procs, args.repeat):.2f}x "
+              f"faster on {procs} processes than on one (the ceiling for any build's speed-up)")
     print(f"{'task':<12}{'procs':>6}{'seconds':>9}{'images/s':>10}{'peak MiB':>10}{'vs floor':>10}"
           f"{'speed-up':>10}{'vs naive':>10}")
     with tempfile.TemporaryDirectory() as work:
