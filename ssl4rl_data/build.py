@@ -123,7 +123,12 @@ def scan(sources: list[Source], specs: list[str], progress: bool) -> tuple[ItemL
         summary.description = source.describe()  # after the scan: it may count what the scan excluded
         scans.append(summary)
     bar.close()
-    items = writer.finish()
+    return _deduplicate(writer.finish(), scans), scans
+
+
+def _deduplicate(items: ItemList, scans: list[SourceScan]) -> ItemList:
+    """Keep the first of each id within a source and the first of each content across all sources;
+    count what is dropped and fingerprint each source (ids and digests, repeats of an id excluded)."""
     keep = np.zeros(len(items), dtype=bool)
     for index, summary in enumerate(scans):
         positions = np.flatnonzero(items.source_index == index)
@@ -137,7 +142,7 @@ def scan(sources: list[Source], specs: list[str], progress: bool) -> tuple[ItemL
     for index, count in zip(*np.unique(items.source_index[repeated], return_counts=True)):
         scans[index].duplicates += int(count)
     keep[repeated] = False
-    return items.select(np.flatnonzero(keep)), scans
+    return items.select(np.flatnonzero(keep))
 
 
 def shard_bounds(count: int) -> list[tuple[int, int]]:
