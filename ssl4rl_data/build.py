@@ -317,7 +317,7 @@ def build(
 def keep_freed_memory() -> None:
     """Every decoded picture, tile and encoded view is a fresh 0.1-1 MB allocation. glibc returns
     blocks that size to the kernel when they are freed (mmap threshold, heap trimming), so the next
-    image faults its pages in again: a quarter of a million page faults per thousand jigsaw images,
+    image faults its pages in again: about half a million page faults per thousand jigsaw images,
     about 15% of the build. Keep freed memory for reuse instead (peak memory is unchanged)."""
     try:
         mallopt = ctypes.CDLL(None).mallopt

@@ -29,7 +29,6 @@ def id_hash(source_id: str) -> bytes:
 class Item:
     source_index: int
     ref: ImageRef
-    digest: bytes
 
 
 class ItemList:
@@ -47,7 +46,7 @@ class ItemList:
     def __getitem__(self, position: int) -> Item:
         start, stop = int(self.starts[position]), int(self.stops[position])
         source_id, locator = pickle.loads(os.pread(self._spool.fileno(), stop - start, start))
-        return Item(int(self.source_index[position]), ImageRef(source_id, locator), self.digests[position].tobytes())
+        return Item(int(self.source_index[position]), ImageRef(source_id, locator))
 
     def select(self, positions: np.ndarray) -> "ItemList":
         """The items at `positions`, in that order (the spool is shared, not copied)."""
@@ -68,9 +67,6 @@ class ItemWriter:
         self._id_hashes = bytearray()
         self._digests = bytearray()
         self._pending = []  # records not yet written, to write in large blocks
-
-    def __len__(self) -> int:
-        return len(self._source_index)
 
     def add(self, source_index: int, ref: ImageRef, digest: bytes):
         record = pickle.dumps((ref.source_id, ref.locator), protocol=pickle.HIGHEST_PROTOCOL)

@@ -49,7 +49,8 @@ class ImageNetSource(TableSource):
                     self.exclude("other-split")
                     continue
                 with open(path, "rb") as handle:
-                    yield self.ref(None, ("file", path), handle.read())
+                    data = handle.read()
+                yield self.ref(None, ("file", path), data)
 
     def read(self, locator):
         if isinstance(locator, Cell):

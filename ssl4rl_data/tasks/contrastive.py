@@ -2,11 +2,10 @@
 
 from dataclasses import dataclass, field
 
-import cv2
 import numpy as np
 from PIL import Image
 
-from ..augment import albumentations, rgbx_pixels, seed_pipeline
+from ..augment import albumentations, drop_pad, rgbx_pixels, seed_pipeline
 from ..registry import register_task
 from ..task import ANSWER_FORMAT, Sample, Task
 
@@ -53,7 +52,7 @@ class SimCLRView:
 
     def __call__(self, image: Image.Image, rng: np.random.Generator) -> Image.Image:
         seed_pipeline(self.crop, rng)
-        view = cv2.cvtColor(self.crop(image=rgbx_pixels(image))["image"], cv2.COLOR_RGBA2RGB)  # drop the pad
+        view = drop_pad(self.crop(image=rgbx_pixels(image))["image"])
         seed_pipeline(self.photometric, rng)
         return Image.fromarray(self.photometric(image=view)["image"])
 
