@@ -3,7 +3,7 @@
 A source lives in one file under `ssl4rl_data/sources/` and registers itself with `@register_source`.
 `refs()` yields lightweight references in a stable order (never the pixels, so an ImageNet-size
 input does not sit in memory); `read(locator)` returns one image's encoded bytes again, at any time,
-in any worker. Sources never return labels: nothing but image bytes leaves them.
+in any worker process or scan thread. Sources never return labels: nothing but image bytes leaves them.
 """
 
 from dataclasses import dataclass

@@ -2,7 +2,8 @@
 
 from conftest import gradient, jpeg_bytes
 
-from ssl4rl_data.build import _subset, scan
+from ssl4rl_data.build import SCAN_BATCH, _subset, scan
+from ssl4rl_data.images import content_digest
 from ssl4rl_data.source import ImageRef, Source, parse_source
 from ssl4rl_data.tables import Cell
 
@@ -42,6 +43,18 @@ def test_scan_drops_repeated_ids_and_repeated_content_and_counts_them():
     assert kept == [(0, "x"), (0, "y"), (1, "w")]
     assert [(s.images, s.duplicates, s.unreadable) for s in scans] == [(5, 2, 1), (2, 1, 0)]
     assert items[2].ref.locator == Cell(table=0, row=1, column="image", item=None)
+    items.close()
+
+
+def test_scan_keeps_source_order_across_hashing_batches():
+    # More images than the scan's threads hash in one batch, every tenth unreadable: order and counts hold.
+    count = 2 * SCAN_BATCH + 7
+    entries = [(f"id{n}", None if n % 10 == 3 else f"image {n}".encode()) for n in range(count)]
+    items, scans = scan([ListedImages(entries)], ["s"], progress=False)
+    readable = [n for n in range(count) if n % 10 != 3]
+    assert [items[i].ref.source_id for i in range(len(items))] == [f"id{n}" for n in readable]
+    assert [bytes(d).hex() for d in items.digests] == [content_digest(entries[n][1]) for n in readable]
+    assert (scans[0].images, scans[0].unreadable) == (count, count - len(readable))
     items.close()
 
 
