@@ -1,7 +1,8 @@
 """Builder throughput against the decode+encode floor and the naive `datasets` path.
 
     python benchmarks/build_throughput.py --images 5000
-    python benchmarks/build_throughput.py --images 100000 --tasks jigsaw --procs 2 --skip-floor --skip-naive
+    python benchmarks/build_throughput.py --images 100000 --tasks jigsaw --procs 2 --repeat 1 \
+        --skip-floor --skip-naive --skip-scaling
 
 Makes a folder of distinct photo-sized (640x480) JPEGs from the bundled sample photos (random
 windows, flips and colour shifts; cached between runs), then for each task measures the whole `ssl4rl-data build`
@@ -204,6 +205,7 @@ def main():
     parser.add_argument("--repeat", type=int, default=2, help="Runs per build and per floor; the fastest counts.")
     parser.add_argument("--skip-floor", action="store_true")
     parser.add_argument("--skip-naive", action="store_true")
+    parser.add_argument("--skip-scaling", action="store_true", help="Skip the plain loop's 2-process ceiling.")
     parser.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "ssl4rl-bench-photos-v2")
     parser.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()),
                         help="Where builds write (a disk folder by default; /dev/shm leaves out the kernel's disk writes).")
@@ -213,7 +215,7 @@ def main():
     extra = ["--max-side", str(args.max_side)]
     print(f"{args.images} photos of {SIZE[0]}x{SIZE[1]} (JPEG q90); {os.cpu_count()} cores; --max-side {args.max_side}; "
           f"best of {args.repeat} runs; builds write to {args.work}")
-    if max(args.procs) > 1:
+    if max(args.procs) > 1 and not args.skip_scaling:
         procs = max(args.procs)
         print(f"machine: a plain decode + encode loop runs {machine_scaling(source, procs, args.repeat):.2f}x "
               f"faster on {procs} processes than on one (the ceiling for any build's speed-up)")
