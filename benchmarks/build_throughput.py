@@ -94,10 +94,9 @@ def tree_rss(pid: int) -> int:
 
 def timed_build(task: str, source: Path, out: Path, procs: int, extra: list[str]) -> tuple[float, int, float]:
     """Wall seconds, peak tree memory and CPU seconds (user + system, all its processes) of one
-    `ssl4rl-data build` subprocess. The previous run's
-    output is deleted and the disk synced first, untimed: otherwise the kernel's write-back and discards
-    of the previous run's files land in this one (2-process rotation builds of 5,000 images here: 14.8-18.7 s
-    without, 15.1-16.3 s with)."""
+    `ssl4rl-data build` subprocess. The previous run's output is deleted and the disk synced first,
+    untimed: otherwise the kernel's write-back and discards of the previous run's files land in this
+    one (2-process rotation builds of 5,000 images here: 14.8-18.7 s without, 15.1-16.3 s with)."""
     shutil.rmtree(out, ignore_errors=True)
     os.sync()
     command = [sys.executable, "-m", "ssl4rl_data.cli", "build", task, "--source", f"folder:{source}",

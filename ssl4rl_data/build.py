@@ -112,10 +112,11 @@ class BuildResult:
 def scan(sources: list[Source], specs: list[str], progress: bool) -> tuple[ItemList, list[SourceScan]]:
     """List every image once: drop repeated ids within a source and repeated content across all sources.
 
-    Files the source does not hash itself are read and hashed on a thread per core (both release the
-    GIL; for ImageNet-train that is 140 GB, minutes on one core). Meanwhile another thread imports
-    pandas, which pyarrow imports on the first table a build writes (0.25-0.5 s): here it overlaps
-    the scan, and forked workers inherit it instead of each paying for it.
+    Files the source does not hash itself (a `folder:` source; one whose ids are content hashes, such
+    as `imagenet:`, hashes them in `refs()`) are read and hashed on a thread per core: both release the
+    GIL, and for an ImageNet-size folder that is 140 GB, minutes on one core. Meanwhile another
+    thread imports pandas, which pyarrow imports on the first table a build writes (0.25-0.5 s): here
+    it overlaps the scan, and forked workers inherit it instead of each paying for it.
     """
     writer, scans = ItemWriter(), []
     bar = tqdm(desc="scanning", unit="img", disable=not progress, mininterval=0.5)
