@@ -7,12 +7,10 @@ bytes never depend on `--num-proc`, memory stays bounded, an interrupted build r
 finished shards, and `--out` only ever appears complete (one rename at the end).
 """
 
-import contextlib
 import ctypes
 import dataclasses
 import functools
 import hashlib
-import importlib
 import itertools
 import json
 import multiprocessing
@@ -26,7 +24,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import pyarrow as pa
 import pyarrow.parquet as pq
 from PIL import ImageChops
 from tqdm import tqdm
@@ -34,14 +31,13 @@ from tqdm import tqdm
 from . import __version__
 from .errors import SkipImage, UserError
 from .images import IMAGE_FORMATS, content_digest, decode, encode, sample_rng
-from .schema import ARROW_SCHEMA, PARQUET_WRITER_OPTIONS, make_row
 from .items import ItemList, ItemWriter, first_occurrences
+from .schema import ARROW_SCHEMA, PARQUET_WRITER_OPTIONS, RowBatch
 from .source import Source
 from .task import Task
 
 SHARD_TARGET_COUNT = 64  # small shards on small builds: every core busy to the end
 SHARD_MIN_ROWS, SHARD_MAX_ROWS = 32, 1000
-ROW_GROUP_ROWS = 64
 PARTNER_TRIES = 8
 SCAN_BATCH, SCAN_PART = 1024, 64  # refs the scan's threads work ahead on, and per task
 
@@ -114,14 +110,11 @@ def scan(sources: list[Source], specs: list[str], progress: bool) -> tuple[ItemL
 
     Files the source does not hash itself (a `folder:` source; one whose ids are content hashes, such
     as `imagenet:`, hashes them in `refs()`) are read and hashed on a thread per core: both release the
-    GIL, and for an ImageNet-size folder that is 140 GB, minutes on one core. Meanwhile another
-    thread imports pandas, which pyarrow imports on the first table a build writes (0.25-0.5 s): here
-    it overlaps the scan, and forked workers inherit it instead of each paying for it.
+    GIL, and for an ImageNet-size folder that is 140 GB, minutes on one core.
     """
     writer, scans = ItemWriter(), []
     bar = tqdm(desc="scanning", unit="img", disable=not progress, mininterval=0.5)
     with ThreadPoolExecutor(os.cpu_count() or 1) as pool:
-        warmed = pool.submit(importlib.import_module, "pandas")
         for index, (source, spec) in enumerate(zip(sources, specs)):
             summary = SourceScan(spec=spec, description={})
             for batch in _batches(source.refs(), SCAN_BATCH):
@@ -136,8 +129,6 @@ def scan(sources: list[Source], specs: list[str], progress: bool) -> tuple[ItemL
                         writer.add(index, ref, bytes.fromhex(digest))
             summary.description = source.describe()  # after the scan: it may count what the scan excluded
             scans.append(summary)
-        with contextlib.suppress(ImportError):
-            warmed.result()
     bar.close()
     return _deduplicate(writer.finish(), scans), scans
 
@@ -208,23 +199,21 @@ class ShardBuilder:
 
     def build_shard(self, index: int) -> ShardStats:
         start, stop = self.shards[index]
-        stats, rows = ShardStats(), []
+        stats, rows = ShardStats(), RowBatch()
         temporary = self.shard_path(index).with_suffix(".tmp")
         with pq.ParquetWriter(temporary, ARROW_SCHEMA, **PARQUET_WRITER_OPTIONS) as writer:
             for position in range(start, stop):
-                row = self._row_or_skip(position, stats)
-                if row is not None:
-                    rows.append(row)
-                if len(rows) == ROW_GROUP_ROWS or (position == stop - 1 and rows):
-                    writer.write_table(pa.Table.from_pylist(rows, schema=ARROW_SCHEMA))
-                    rows = []
+                self._add_row(position, stats, rows)
+                if rows.full or (position == stop - 1 and rows):
+                    writer.write_table(rows.table())
+                    rows = RowBatch()
                 if self.on_rows is not None and ((position - start) % 16 == 15 or position == stop - 1):
                     self.on_rows((position - start) % 16 + 1)
         os.replace(temporary, self.shard_path(index))  # the shard exists only once it is whole
         self.stats_path(index).write_text(stats.to_json())
         return stats
 
-    def _row_or_skip(self, position: int, stats: ShardStats) -> dict | None:
+    def _add_row(self, position: int, stats: ShardStats, rows: RowBatch):
         item = self.items[position]
         try:
             image = self._decode(item)
@@ -232,14 +221,14 @@ class ShardBuilder:
             sample = self.task.make(image, rng, lambda rng: self._other_image(position, image, rng))
         except SkipImage as skip:
             stats.skipped[skip.reason] += 1
-            return None
+            return
         except Exception as error:  # one odd image must not sink a long build: count it, report it
             stats.skipped[f"failed-{type(error).__name__}"] += 1
-            return None
+            return
         stats.rows += 1
         stats.rows_by_source[item.source_index] += 1
         stats.answers[sample.answer] += 1
-        return make_row(
+        rows.add(
             task=self.task.name,
             question=sample.question,
             images=[encode(view, self.options.image_format) for view in sample.images],

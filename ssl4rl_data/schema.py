@@ -7,9 +7,12 @@ keeps it identical to `datasets.Features(...).arrow_schema`.
 
 import json
 
+import numpy as np
 import pyarrow as pa
 
 SOURCE_ID_SEPARATOR = "|"  # a contrastive negative names both images; ids never contain it
+ROW_GROUP_ROWS = 64
+ROW_GROUP_BYTES = 256 * 2**20  # fewer rows per group when images are huge
 
 
 def _string() -> dict:
@@ -46,13 +49,82 @@ PARQUET_WRITER_OPTIONS = {
 }
 
 
-def make_row(task: str, question: str, images: list[bytes], answer: str, source_ids: list[str]) -> dict:
-    """One conversational row: a user turn with one image part per image (in `images` order), then the text."""
-    content = [{"type": "image", "text": None} for _ in images] + [{"type": "text", "text": question}]
-    return {
-        "prompt": [{"role": "user", "content": content}],
-        "images": [{"bytes": data, "path": None} for data in images],
-        "answer": answer,
-        "task": task,
-        "source_id": SOURCE_ID_SEPARATOR.join(source_ids),
-    }
+class RowBatch:
+    """Rows gathered column by column, turned into an Arrow table straight from buffers.
+
+    Conversational rows: a user turn with one image part per image (in `images` order), then the
+    text. pyarrow's converters from Python objects (`Table.from_pylist`, `pa.array`) import pandas
+    on first use, 0.5-0.7 s of every build and 40 MB in every worker; building from buffers skips
+    that and takes half the time per row. A test keeps the result equal to `from_pylist`'s.
+    """
+
+    def __init__(self):
+        self.tasks, self.questions, self.images, self.answers, self.source_ids = [], [], [], [], []
+        self.nbytes = 0
+
+    def add(self, task: str, question: str, images: list[bytes], answer: str, source_ids: list[str]):
+        self.tasks.append(task)
+        self.questions.append(question)
+        self.images.append(images)
+        self.answers.append(answer)
+        self.source_ids.append(SOURCE_ID_SEPARATOR.join(source_ids))
+        self.nbytes += sum(map(len, images))
+
+    def __len__(self) -> int:
+        return len(self.tasks)
+
+    @property
+    def full(self) -> bool:
+        """Time to write a row group: bounded in rows and in bytes (Arrow's offsets end at 2 GiB)."""
+        return len(self) >= ROW_GROUP_ROWS or self.nbytes >= ROW_GROUP_BYTES
+
+    def table(self) -> pa.Table:
+        rows, counts = len(self.tasks), [len(images) for images in self.images]
+        turn_type = ARROW_SCHEMA.field("prompt").type
+        content_type = turn_type.value_type.field("content").type
+        content = _list(
+            [count + 1 for count in counts],
+            pa.StructArray.from_arrays(
+                [_strings([kind for count in counts for kind in ["image"] * count + ["text"]]),
+                 _strings([text for question, count in zip(self.questions, counts) for text in [None] * count + [question]])],
+                fields=list(content_type.value_type),
+            ),
+            content_type,
+        )
+        turns = pa.StructArray.from_arrays([_strings(["user"] * rows), content], fields=list(turn_type.value_type))
+        images_type = ARROW_SCHEMA.field("images").type
+        flat = [data for images in self.images for data in images]
+        images = pa.StructArray.from_arrays([_strings(flat, binary=True), pa.nulls(len(flat), pa.string())],
+                                            fields=list(images_type.value_type))
+        columns = [_list([1] * rows, turns, turn_type), _list(counts, images, images_type),
+                   _strings(self.answers), _strings(self.tasks), _strings(self.source_ids)]
+        return pa.Table.from_arrays(columns, schema=ARROW_SCHEMA)
+
+
+def _offsets(lengths: list[int]) -> pa.Buffer:
+    offsets = np.zeros(len(lengths) + 1, dtype=np.int64)
+    np.cumsum(lengths, out=offsets[1:])
+    if offsets[-1] > np.iinfo(np.int32).max:
+        raise ValueError("a row group over 2 GiB: write it in smaller batches")
+    return pa.py_buffer(offsets.astype(np.int32))
+
+
+def _list(lengths: list[int], values: pa.Array, list_type: pa.DataType) -> pa.Array:
+    return pa.ListArray.from_arrays(pa.Array.from_buffers(pa.int32(), len(lengths) + 1, [None, _offsets(lengths)]),
+                                    values, type=list_type)
+
+
+def _strings(values: list, binary: bool = False) -> pa.Array:
+    """A string (or binary) array of `values` (str, bytes or None).
+
+    >>> _strings(["a", None, "bc"]).to_pylist()
+    ['a', None, 'bc']
+    """
+    data = [value.encode() if isinstance(value, str) else value for value in values]
+    missing = np.fromiter((value is None for value in data), dtype=bool, count=len(data))
+    validity = None
+    if missing.any():
+        validity = pa.py_buffer(np.packbits(~missing, bitorder="little"))
+        data = [b"" if value is None else value for value in data]
+    return pa.Array.from_buffers(pa.binary() if binary else pa.string(), len(data), [validity, _offsets(list(map(len, data))), pa.py_buffer(b"".join(data))],
+                                 null_count=int(missing.sum()))
