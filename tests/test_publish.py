@@ -3,9 +3,10 @@
 import pytest
 import yaml
 from datasets import load_dataset
-from huggingface_hub import HfApi
+from huggingface_hub import DatasetCard, HfApi
 
 from conftest import read_rows
+from ssl4rl_data.card import card_arguments, read_provenance, render_card
 
 REPO = "tester/ssl4rl-jigsaw"
 
@@ -22,6 +23,15 @@ def tags(repo=REPO):
 
 def versions(folder):
     return yaml.safe_load((folder / "README.md").read_text().split("---")[1])["ssl4rl"]["version"]
+
+
+def test_card_renders_as_huggingface_hub_does(tmp_path, run_cli):
+    build(run_cli, tmp_path / "d", "--limit", "5")
+    record = read_provenance(tmp_path / "d")
+    for repo_id, tag in ((None, None), (REPO, "v1")):
+        card_data, template, values = card_arguments(record, repo_id, tag)
+        expected = str(DatasetCard.from_template(card_data, template_str=template, **values))
+        assert render_card(record, repo_id, tag) == expected
 
 
 def test_push_tags_and_loads_by_tag(tmp_path, run_cli, hub):
