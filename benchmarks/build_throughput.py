@@ -166,12 +166,13 @@ def _timed_loop(files: list[Path]) -> float:
 
 def naive_rate(task: str, source: Path, count: int) -> float:
     """Images/s when the task's PIL images go to `datasets` to encode (its default: PNG)."""
-    from datasets import Dataset, Features, List, Value
+    from datasets import Dataset, Features, List, Value, disable_progress_bars
     from datasets import Image as ImageFeature
 
     from ssl4rl_data import registry
     from ssl4rl_data.images import sample_rng
 
+    disable_progress_bars()  # its bar would land in the middle of the table
     task_cls = registry.get_task(task)
     maker = task_cls(task_cls.Config())
     files = sorted(source.glob("*.jpg"))[:count]
