@@ -4,9 +4,11 @@ import subprocess
 import sys
 
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from datasets import Features
 
+from ssl4rl_data import schema
 from ssl4rl_data.schema import ARROW_SCHEMA, FEATURES, RowBatch, _offsets
 
 
@@ -47,6 +49,15 @@ def test_row_batch_equals_pyarrow_conversion():
 def test_offsets_past_arrow_limit_are_refused():
     with pytest.raises(ValueError, match="2 GiB"):
         _offsets([2**31 - 1, 1])  # one byte too many for int32 offsets: never wrapped around silently
+
+
+def test_row_groups_close_at_the_byte_limit(tmp_path, run_cli, monkeypatch):
+    monkeypatch.setattr(schema, "ROW_GROUP_BYTES", 1)  # every row is over it: one row per group
+    code, err = run_cli("build", "rotation", "--out", tmp_path / "d", "-q", "--num-proc", "1")
+    assert code == 0, err
+    groups = [pq.ParquetFile(file).metadata for file in sorted((tmp_path / "d" / "data").glob("*.parquet"))]
+    assert sum(meta.num_rows for meta in groups) == 12
+    assert all(meta.num_row_groups == meta.num_rows for meta in groups)
 
 
 def test_build_never_imports_pandas(tmp_path):
