@@ -56,7 +56,8 @@ def provenance(task: Task, options: BuildOptions, result: BuildResult, command: 
 
 
 def render_card(record: dict, repo_id: str | None = None, tag: str | None = None) -> str:
-    return render_template(*card_arguments(record, repo_id, tag))
+    card_data, template, values = card_arguments(record, repo_id, tag)
+    return jinja2.Template(template).render(card_data=card_data.to_yaml(), **{**card_data.to_dict(), **values})
 
 
 def card_arguments(record: dict, repo_id: str | None, tag: str | None) -> tuple[DatasetCardData, str, dict]:
@@ -89,10 +90,6 @@ def card_arguments(record: dict, repo_id: str | None, tag: str | None) -> tuple[
                                   "command", "sources")},
         skipped=sorted(record["skipped"].items()),
     )
-
-
-def render_template(card_data: DatasetCardData, template: str, values: dict) -> str:
-    return jinja2.Template(template).render(card_data=card_data.to_yaml(), **{**card_data.to_dict(), **values})
 
 
 def write_card(folder: Path, result: BuildResult, *, task: Task, options: BuildOptions, command: str,
