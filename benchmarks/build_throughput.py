@@ -185,7 +185,8 @@ def task_samples(task: Task, files: list[Path], max_side: int):
             return partner.name, decode(partner.read_bytes(), max_side)
 
         try:
-            yield task.make(decode(file.read_bytes(), max_side), sample_rng(0, task.name, file.name), other_image)
+            key = f"folder:{file.name}"  # the build's source id: the same samples, the same skips
+            yield task.make(decode(file.read_bytes(), max_side), sample_rng(0, task.name, key), other_image)
         except SkipImage:
             continue
 
