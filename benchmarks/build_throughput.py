@@ -191,26 +191,26 @@ def task_samples(task: Task, files: list[Path], max_side: int):
             continue
 
 
-def task_work_seconds(task: str, source: Path, max_side: int) -> tuple[float, float]:
+def task_work_seconds(task_name: str, source: Path, max_side: int) -> float:
     """The floor plus the task's own pixel work (look-alike checks, crops, SimCLR views, partner
-    decodes), on this core: wall and CPU seconds. A build's time over this is what the builder
-    itself adds (scan, seeding, rows, parquet, start-up)."""
+    decodes), on this core, in wall seconds. A build's time over this is what the builder itself
+    adds (scan, seeding, rows, parquet, start-up)."""
     keep_freed_memory()
-    files, task = sorted(source.glob("*.jpg")), default_task(task)
-    started, cpu = time.perf_counter(), time.process_time()
+    files, task = sorted(source.glob("*.jpg")), default_task(task_name)
+    started = time.perf_counter()
     for sample in task_samples(task, files, max_side):
         for view in sample.images:
             encode(view, "jpeg")
-    return time.perf_counter() - started, time.process_time() - cpu
+    return time.perf_counter() - started
 
 
-def naive_rate(task: str, source: Path, count: int, max_side: int) -> float:
+def naive_rate(task_name: str, source: Path, count: int, max_side: int) -> float:
     """Images/s when the task's PIL images go to `datasets` to encode (its default: PNG)."""
     from datasets import Dataset, Features, List, Value, disable_progress_bars
     from datasets import Image as ImageFeature
 
     disable_progress_bars()  # its bar would land in the middle of the table
-    files, task = sorted(source.glob("*.jpg"))[:count], default_task(task)
+    files, task = sorted(source.glob("*.jpg"))[:count], default_task(task_name)
     started = time.perf_counter()
     rows = []
     for sample in task_samples(task, files, max_side):
@@ -266,7 +266,7 @@ def main():
                        for procs, done in runs.items()}
             floor = min(f[0] for f in floors) if floors else None
             floor_cpu = min(f[1] for f in floors) if floors else None
-            own_work = min(w[0] for w in works) if works else None
+            own_work = min(works) if works else None
             naive = None if args.skip_naive else naive_rate(task, source, args.naive_images, args.max_side)
             one = results.get(1, (None,))[0]
             for procs, (seconds, peak, cpu) in results.items():
