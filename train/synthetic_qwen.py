@@ -5,16 +5,39 @@ padded with filler entries to the real size, so the special tokens keep their re
 and the embedding and LM head have the real shapes. The image processor is the PIL one, the chat
 template is TRL's Qwen2.5-VL template, and the saved files name the standard `Qwen2_5_VLProcessor`,
 so loading them exercises the same code paths as Qwen/Qwen2.5-VL-3B-Instruct.
+
+    python train/synthetic_qwen.py --size tiny --out out/tiny-qwen            # about 200 KB, 0.1 s
+    python train/synthetic_qwen.py --size 3b --out out/qwen3b --dtype bfloat16 --device cuda   # 7.5 GB
+    python train/synthetic_qwen.py --size 3b --out out/qwen3b-config --no-weights   # config + processor only
+
+The folder loads with `AutoModelForImageTextToText.from_pretrained` and `train/vlm.py`'s
+`load_processor`, so train/grpo.py, train/evaluate.py and benchmarks/train_step.py take it as a model.
 """
 
+import argparse
 import json
+import sys
 from pathlib import Path
 
 import torch
 from transformers import Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration, Qwen2Tokenizer
 from transformers.convert_slow_tokenizer import bytes_to_unicode
 from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import Qwen2VLImageProcessorPil
-from trl.chat_template_utils import qwen2_5_vl_chat_template
+
+# TRL's Qwen2.5-VL chat template (trl/chat_templates/qwen2_5_vl.jinja, TRL 1.16, Apache-2.0), copied so
+# that building a model needs neither TRL nor its imports (pandas, datasets); a test keeps it equal to TRL's.
+qwen2_5_vl_chat_template = (
+    "{% set image_count = namespace(value=0) %}{% set video_count = namespace(value=0) %}{% for message in messages %}"
+    "{% if loop.first and message['role'] != 'system' %}<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n"
+    "{% endif %}<|im_start|>{{ message['role'] }}\n{% if message['content'] is string %}{{ message['content'] }}"
+    "<|im_end|>\n{% else %}{% for content in message['content'] %}{% if content['type'] == 'image' or 'image' in "
+    "content or 'image_url' in content %}{% set image_count.value = image_count.value + 1 %}{% if add_vision_id %}"
+    "Picture {{ image_count.value }}: {% endif %}<|vision_start|><|image_pad|><|vision_end|>{% elif content['type'] == "
+    "'video' or 'video' in content %}{% set video_count.value = video_count.value + 1 %}{% if add_vision_id %}Video "
+    "{{ video_count.value }}: {% endif %}<|vision_start|><|video_pad|><|vision_end|>{% elif 'text' in content %}"
+    "{{ content['text'] }}{% endif %}{% endfor %}<|im_end|>\n{% endif %}{% endfor %}{% if add_generation_prompt %}"
+    "<|im_start|>assistant\n{% endif %}"
+)
 
 SPECIAL_TOKENS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|object_ref_start|>", "<|object_ref_end|>",
                   "<|box_start|>", "<|box_end|>", "<|quad_start|>", "<|quad_end|>", "<|vision_start|>",
@@ -66,10 +89,12 @@ def qwen_config(size: str, tokenizer) -> Qwen2_5_VLConfig:
     )
 
 
-def build_synthetic_qwen(folder: Path, size: str = "tiny", seed: int = 0, save_weights: bool = True):
+def build_synthetic_qwen(folder: Path, size: str = "tiny", seed: int = 0, save_weights: bool = True,
+                         dtype: torch.dtype = torch.float32, device: str = "cpu"):
     """Write tokenizer, image processor and config to `folder` (and random weights when `save_weights`).
 
-    Returns (folder, config).
+    The weights are initialised from `seed` on `device` in `dtype` (the 3B model: 15 GB in float32,
+    7.5 GB in bfloat16; initialising it on a GPU takes seconds, on a CPU minutes). Returns (folder, config).
     """
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
@@ -81,10 +106,39 @@ def build_synthetic_qwen(folder: Path, size: str = "tiny", seed: int = 0, save_w
     (folder / "chat_template.json").write_text(json.dumps({"chat_template": qwen2_5_vl_chat_template}))
     if save_weights:
         torch.manual_seed(seed)
-        model = Qwen2_5_VLForConditionalGeneration(config)
+        if dtype == torch.float32 and device == "cpu":
+            model = Qwen2_5_VLForConditionalGeneration(config)
+        else:
+            with torch.device(device):
+                model = Qwen2_5_VLForConditionalGeneration._from_config(config, dtype=dtype)
         model.generation_config.eos_token_id = config.text_config.eos_token_id
         model.generation_config.pad_token_id = config.text_config.pad_token_id
         model.save_pretrained(folder)
     else:
         config.save_pretrained(folder)
     return folder, config
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="synthetic_qwen.py", formatter_class=argparse.RawDescriptionHelpFormatter,
+        description=__doc__.split("\n\n")[0] + "\n\n" + __doc__.split("\n\n", 1)[1])
+    parser.add_argument("--size", choices=sorted(SIZES), required=True,
+                        help="tiny: hidden 16, 2 layers, byte vocabulary (tests); 3b: the Qwen2.5-VL-3B-Instruct architecture.")
+    parser.add_argument("--out", type=Path, required=True, help="Folder to write (created; existing files are overwritten).")
+    parser.add_argument("--seed", type=int, default=0, help="Seed of the random weights (default 0).")
+    parser.add_argument("--no-weights", action="store_true",
+                        help="Write config, tokenizer and processor only (what benchmarks/train_step.py needs).")
+    parser.add_argument("--dtype", choices=["float32", "bfloat16", "float16"], default="float32",
+                        help="Dtype of the saved weights (default float32).")
+    parser.add_argument("--device", default="cpu", help="Where to initialise the weights, e.g. cuda (default cpu).")
+    args = parser.parse_args(argv)
+    folder, config = build_synthetic_qwen(args.out, args.size, seed=args.seed, save_weights=not args.no_weights,
+                                          dtype=getattr(torch, args.dtype), device=args.device)
+    what = "config, tokenizer and processor" if args.no_weights else f"random {args.dtype} weights (seed {args.seed})"
+    print(f"wrote Qwen2.5-VL-{args.size}: {what} to {folder}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
