@@ -7,19 +7,13 @@ bytes never depend on `--num-proc`, memory stays bounded, an interrupted build r
 finished shards, and `--out` only ever appears complete (one rename at the end).
 """
 
-import ctypes
 import dataclasses
-import functools
 import hashlib
-import itertools
 import json
-import multiprocessing
 import os
-import queue
 import shutil
 import time
 from collections import Counter
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -30,16 +24,19 @@ from tqdm import tqdm
 
 from . import __version__
 from .errors import SkipImage, UserError
-from .images import IMAGE_FORMATS, content_digest, decode, encode, sample_rng
-from .items import ItemList, ItemWriter, first_occurrences
+from .files import DEFAULT_MAX_FILE_BYTES
+from .images import IMAGE_FORMATS, decode, encode, sample_rng
+from .items import ItemList
+from .output import check_out, out_lock, publish, remove_stale_partials, staging_path, write_atomic
+from .scan import SCAN_BATCH, SourceScan, scan  # noqa: F401 (SCAN_BATCH: tests read it here)
 from .schema import ARROW_SCHEMA, PARQUET_WRITER_OPTIONS, RowBatch
 from .source import Source
 from .task import Task
+from .workers import keep_freed_memory, run_shards
 
 SHARD_TARGET_COUNT = 64  # small shards on small builds: every core busy to the end
 SHARD_MIN_ROWS, SHARD_MAX_ROWS = 32, 1000
 PARTNER_TRIES = 8
-SCAN_BATCH, SCAN_PART = 1024, 64  # refs the scan's threads work ahead on, and per task
 
 
 @dataclass
@@ -71,13 +68,12 @@ class ShardStats:
         self.skipped.update(other.skipped)
         self.answers.update(other.answers)
 
-    def to_json(self) -> str:
+    def to_json(self, shard: dict | None = None) -> str:
         return json.dumps({"rows": self.rows, "rows_by_source": self.rows_by_source,
-                           "skipped": self.skipped, "answers": self.answers})
+                           "skipped": self.skipped, "answers": self.answers, "shard": shard})
 
     @classmethod
-    def from_json(cls, text: str) -> "ShardStats":
-        data = json.loads(text)
+    def from_dict(cls, data: dict) -> "ShardStats":
         return cls(
             rows=data["rows"],
             rows_by_source=Counter({int(k): v for k, v in data["rows_by_source"].items()}),
@@ -87,86 +83,13 @@ class ShardStats:
 
 
 @dataclass
-class SourceScan:
-    spec: str
-    description: dict
-    images: int = 0
-    duplicates: int = 0
-    unreadable: int = 0
-    fingerprint: str = ""
-
-
-@dataclass
 class BuildResult:
     out: Path
     version: str
     stats: ShardStats
     scans: list[SourceScan]
     seconds: float
-
-
-def scan(sources: list[Source], specs: list[str], progress: bool) -> tuple[ItemList, list[SourceScan]]:
-    """List every image once: drop repeated ids within a source and repeated content across all sources.
-
-    Files the source does not hash itself (a `folder:` source; one whose ids are content hashes, such
-    as `imagenet:`, hashes them in `refs()`) are read and hashed on a thread per core: both release the
-    GIL, and for an ImageNet-size folder that is 140 GB, minutes on one core.
-    """
-    writer, scans = ItemWriter(), []
-    bar = tqdm(desc="scanning", unit="img", disable=not progress, mininterval=0.5)
-    with ThreadPoolExecutor(os.cpu_count() or 1) as pool:
-        for index, (source, spec) in enumerate(zip(sources, specs)):
-            summary = SourceScan(spec=spec, description={})
-            for batch in _batches(source.refs(), SCAN_BATCH):
-                parts = [batch[start:start + SCAN_PART] for start in range(0, len(batch), SCAN_PART)]
-                digests = itertools.chain.from_iterable(pool.map(functools.partial(_digests, source), parts))
-                for ref, digest in zip(batch, digests):
-                    bar.update()
-                    summary.images += 1
-                    if digest is None:
-                        summary.unreadable += 1
-                    else:
-                        writer.add(index, ref, bytes.fromhex(digest))
-            summary.description = source.describe()  # after the scan: it may count what the scan excluded
-            scans.append(summary)
-    bar.close()
-    return _deduplicate(writer.finish(), scans), scans
-
-
-def _batches(refs, size: int):
-    """Lists of up to `size` refs: the pool works ahead on a batch, never on the whole source."""
-    while batch := list(itertools.islice(refs, size)):
-        yield batch
-
-
-def _digests(source: Source, refs) -> list[str | None]:
-    """Each ref's content digest, reading the image if the source did not hash it; None if unreadable."""
-    digests = []
-    for ref in refs:
-        try:
-            digests.append(ref.digest or content_digest(source.read(ref.locator)))
-        except OSError:
-            digests.append(None)
-    return digests
-
-
-def _deduplicate(items: ItemList, scans: list[SourceScan]) -> ItemList:
-    """Keep the first of each id within a source and the first of each content across all sources;
-    count what is dropped and fingerprint each source (ids and digests, repeats of an id excluded)."""
-    keep = np.zeros(len(items), dtype=bool)
-    for index, summary in enumerate(scans):
-        positions = np.flatnonzero(items.source_index == index)
-        first = first_occurrences(items.id_hashes[positions])
-        keep[positions[first]] = True
-        summary.duplicates = int((~first).sum())
-        fingerprint = np.stack([items.id_hashes[positions[first]], items.digests[positions[first]]], axis=1)
-        summary.fingerprint = hashlib.blake2b(fingerprint.tobytes(), digest_size=16).hexdigest()
-    kept = np.flatnonzero(keep)
-    repeated = kept[~first_occurrences(items.digests[kept])]
-    for index, count in zip(*np.unique(items.source_index[repeated], return_counts=True)):
-        scans[index].duplicates += int(count)
-    keep[repeated] = False
-    return items.select(np.flatnonzero(keep))
+    files: dict = field(default_factory=dict)  # data/NAME -> {bytes, sha256}: the card's manifest
 
 
 def shard_bounds(count: int) -> list[tuple[int, int]]:
@@ -194,8 +117,20 @@ class ShardBuilder:
     def stats_path(self, index: int) -> Path:
         return self.staging / ".shards" / f"{index:05d}.json"
 
+    def record(self, index: int) -> tuple[ShardStats, dict] | None:
+        """A finished shard's stats and file record (name, bytes, sha256); None if it is not finished or its
+        record is damaged (a full disk, a kill): then it is built again."""
+        try:
+            data = json.loads(self.stats_path(index).read_text())
+            shard = data["shard"]
+            if self.shard_path(index).stat().st_size != shard["bytes"]:
+                return None
+            return ShardStats.from_dict(data), shard
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            return None
+
     def finished(self, index: int) -> bool:
-        return self.shard_path(index).exists() and self.stats_path(index).exists()
+        return self.record(index) is not None
 
     def build_shard(self, index: int) -> ShardStats:
         start, stop = self.shards[index]
@@ -210,7 +145,7 @@ class ShardBuilder:
                 if self.on_rows is not None and ((position - start) % 16 == 15 or position == stop - 1):
                     self.on_rows((position - start) % 16 + 1)
         os.replace(temporary, self.shard_path(index))  # the shard exists only once it is whole
-        self.stats_path(index).write_text(stats.to_json())
+        write_atomic(self.stats_path(index), stats.to_json(file_record(self.shard_path(index))))
         return stats
 
     def _add_row(self, position: int, stats: ShardStats, rows: RowBatch):
@@ -262,6 +197,16 @@ class ShardBuilder:
         raise SkipImage("no-distinct-partner")
 
 
+def file_record(path: Path) -> dict:
+    """The manifest entry of one output file: its size and SHA-256 (what `push` checks before uploading)."""
+    digest, size = hashlib.sha256(), 0
+    with open(path, "rb") as handle:
+        while chunk := handle.read(1 << 20):
+            digest.update(chunk)
+            size += len(chunk)
+    return {"bytes": size, "sha256": digest.hexdigest()}
+
+
 def _subset(items: ItemList, count: int, seed: int) -> ItemList:
     """`count` items drawn uniformly by a key of (seed, source id), in source order: taking the first
     `count` would take, say, only the first classes of an ImageFolder."""
@@ -309,105 +254,60 @@ def build(
     overwrite: bool = False,
     progress: bool = True,
     write_card=None,
+    max_file_bytes: int = DEFAULT_MAX_FILE_BYTES,
 ) -> BuildResult:
-    """Build a dataset folder at `out`. `write_card(folder, result)` renders its README before publishing."""
+    """Build a dataset folder at `out`. `write_card(folder, result)` renders its README before publishing.
+    Input files and records over `max_file_bytes` are skipped and counted."""
     started = time.perf_counter()
     out = Path(out)
-    if out.exists() and not overwrite:
-        raise UserError(f"{out} already exists; pass --overwrite to replace it")
+    if max_file_bytes < 1:
+        raise UserError(f"--max-file-bytes must be at least 1, got {max_file_bytes}")
     if num_proc < 1:
         raise UserError(f"--num-proc must be at least 1, got {num_proc}")
-    items, scans = scan(sources, specs, progress)
-    if options.limit is not None and len(items) > options.limit:
-        items = _subset(items, options.limit, options.seed)
-    if not items:
-        raise UserError("the sources hold no usable image")
-    version = build_version(task, options, scans)
-    staging = out.parent / f".{out.name}.partial-{version}"
-    (staging / "data").mkdir(parents=True, exist_ok=True)
-    (staging / ".shards").mkdir(exist_ok=True)
-    builder = ShardBuilder(task, sources, items, options, staging)
-    keep_freed_memory()
-    try:
-        stats = _run_shards(builder, num_proc, progress)
-    finally:
-        items.close()
-    unreadable = sum(scan.unreadable for scan in scans)
-    if unreadable:
-        stats.skipped["unreadable"] += unreadable
-    shutil.rmtree(staging / ".shards")
-    if stats.rows == 0:
-        shutil.rmtree(staging)
-        reasons = ", ".join(f"{reason} {n}" for reason, n in sorted(stats.skipped.items()))
-        raise UserError(f"no rows: every source image was skipped ({reasons})")
-    result = BuildResult(out=out, version=version, stats=stats, scans=scans, seconds=time.perf_counter() - started)
-    if write_card is not None:
-        write_card(staging, result)
-    _publish(staging, out)
+    check_out(out, [s.path for s in sources if s.path is not None and s.path.exists()], overwrite)
+    for source in sources:
+        source.max_file_bytes = max_file_bytes
+    with out_lock(out):
+        check_out(out, [], overwrite)  # again, now that no other build of `out` can run
+        items, scans = scan(sources, specs, progress)
+        if options.limit is not None and len(items) > options.limit:
+            items = _subset(items, options.limit, options.seed)
+        if not items:
+            raise UserError("the sources hold no usable image")
+        version = build_version(task, options, scans)
+        staging = staging_path(out, version)
+        remove_stale_partials(out, keep=staging)
+        (staging / "data").mkdir(parents=True, exist_ok=True)
+        (staging / ".shards").mkdir(exist_ok=True)
+        builder = ShardBuilder(task, sources, items, options, staging)
+        keep_freed_memory()
+        try:
+            stats, files = _run_shards(builder, num_proc, progress)
+        finally:
+            items.close()
+        for summary in scans:
+            stats.skipped.update(summary.skipped)
+        shutil.rmtree(staging / ".shards")
+        if stats.rows == 0:
+            shutil.rmtree(staging)
+            reasons = ", ".join(f"{reason} {n}" for reason, n in sorted(stats.skipped.items()))
+            raise UserError(f"no rows: every source image was skipped ({reasons})")
+        result = BuildResult(out=out, version=version, stats=stats, scans=scans, files=files,
+                             seconds=time.perf_counter() - started)
+        if write_card is not None:
+            write_card(staging, result)
+        publish(staging, out, overwrite)
     result.seconds = time.perf_counter() - started
     return result
 
 
-def keep_freed_memory() -> None:
-    """Every decoded picture, tile and encoded view is a fresh 0.1-1 MB allocation. glibc returns
-    blocks that size to the kernel when they are freed (mmap threshold, heap trimming), so the next
-    image faults its pages in again: about half a million page faults per thousand jigsaw images,
-    about 15% of the build. Keep freed memory for reuse instead (peak memory is unchanged)."""
-    try:
-        mallopt = ctypes.CDLL(None).mallopt
-    except (OSError, AttributeError):  # not glibc
-        return
-    mallopt(-3, 32 * 2**20)  # M_MMAP_THRESHOLD: the largest value glibc accepts
-    mallopt(-1, 2**30)  # M_TRIM_THRESHOLD
-
-
-_FORKED_BUILDER: ShardBuilder | None = None
-
-
-def _build_forked_shard(index: int) -> None:
-    _FORKED_BUILDER.build_shard(index)
-
-
-def _run_shards(builder: ShardBuilder, num_proc: int, progress: bool) -> ShardStats:
-    todo = [i for i in range(len(builder.shards)) if not builder.finished(i)]
-    done_items = sum(stop - start for i, (start, stop) in enumerate(builder.shards) if i not in todo)
-    bar = tqdm(total=len(builder.items), initial=done_items, desc="building", unit="img",
-               disable=not progress, mininterval=0.5)
-    if num_proc == 1 or len(todo) <= 1:
-        builder.on_rows = bar.update
-        for index in todo:
-            builder.build_shard(index)
-    else:
-        global _FORKED_BUILDER
-        context = multiprocessing.get_context("fork")
-        progress_queue = context.Queue()
-        builder.on_rows = progress_queue.put
-        _FORKED_BUILDER = builder  # workers inherit it by fork; only shard numbers cross the pipe
-        try:
-            with context.Pool(min(num_proc, len(todo))) as pool:
-                pending = pool.map_async(_build_forked_shard, todo, chunksize=1)
-                while not pending.ready():
-                    try:
-                        bar.update(progress_queue.get(timeout=0.2))
-                    except queue.Empty:
-                        pass
-                pending.get()  # re-raise a worker's error here
-        finally:
-            _FORKED_BUILDER = None
-    builder.on_rows = None
-    bar.close()
-    stats = ShardStats()
+def _run_shards(builder: ShardBuilder, num_proc: int, progress: bool) -> tuple[ShardStats, dict]:
+    run_shards(builder, num_proc, progress)
+    stats, files = ShardStats(), {}
     for index in range(len(builder.shards)):
-        stats.add(ShardStats.from_json(builder.stats_path(index).read_text()))
-    return stats
-
-
-def _publish(staging: Path, out: Path):
-    """Move the finished folder into place; an existing `out` is replaced only after the new one is whole."""
-    if out.exists():
-        trash = out.parent / f".{out.name}.replaced-{os.getpid()}"
-        os.replace(out, trash)
-        os.replace(staging, out)
-        shutil.rmtree(trash)
-    else:
-        os.replace(staging, out)
+        record = builder.record(index)
+        if record is None:
+            raise OSError(f"the record of shard {index} in {builder.staging} was damaged while building; run again")
+        stats.add(record[0])
+        files[f"data/{builder.shard_path(index).name}"] = record[1]
+    return stats, files

@@ -14,6 +14,7 @@ from . import registry
 from .build import BuildOptions, build
 from .card import write_card
 from .errors import UserError
+from .files import DEFAULT_MAX_FILE_BYTES
 from .source import parse_source
 from .task import config_from_options
 
@@ -82,6 +83,8 @@ COMMON_OPTIONS = [
                  help="Encoding of the output images (JPEG q95 or PNG level 1)."),
     click.Option(["--max-side"], type=int, default=448, show_default=True,
                  help="Downscale sources so the longer side is at most this many pixels (0: keep)."),
+    click.Option(["--max-file-bytes"], type=int, default=DEFAULT_MAX_FILE_BYTES, show_default=True,
+                 help="Skip (and count) input files and table rows larger than this: memory stays bounded."),
     click.Option(["--overwrite"], is_flag=True, help="Replace --out if it exists (only once the new data is whole)."),
     click.Option(["--quiet", "-q"], is_flag=True, help="No progress bars."),
     click.Option(["--recipe"], type=click.Path(path_type=Path), default=None,
@@ -151,7 +154,7 @@ def _task_command(task_cls) -> click.Command:
     )
 
 
-def _run_build(task, sources, out, seed, limit, num_proc, image_format, max_side, overwrite, quiet,
+def _run_build(task, sources, out, seed, limit, num_proc, image_format, max_side, max_file_bytes, overwrite, quiet,
                repo_id, tag, private, overrides):
     options = BuildOptions(seed=seed, limit=limit, image_format=image_format, max_side=max_side)
     parsed = [parse_source(spec) for spec in sources]
@@ -159,7 +162,7 @@ def _run_build(task, sources, out, seed, limit, num_proc, image_format, max_side
     command = shlex.join(["ssl4rl-data", *sys.argv[1:]]) if sys.argv[0].endswith("ssl4rl-data") else "(python API)"
     result = build(
         task, parsed, list(sources), options, out,
-        num_proc=num_proc, overwrite=overwrite, progress=not quiet,
+        num_proc=num_proc, overwrite=overwrite, progress=not quiet, max_file_bytes=max_file_bytes,
         write_card=lambda folder, res: write_card(folder, res, task=task, options=options, command=command,
                                                   overrides=overrides),
     )

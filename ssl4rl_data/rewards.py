@@ -4,15 +4,17 @@ Only the first `<answer>...</answer>` of a completion is scored, by the rule of 
 (each task's `score`), so datasets of several tasks can be mixed in one run. A completion is either
 a string or a list of chat messages whose last one is the assistant's; content may be a string or a
 list of `{"type": "text", "text": ...}` parts. These functions never raise: anything unreadable
-scores 0.
+scores 0. Every check is linear in the text's length (no backtracking regex over the completion), and
+lists of different lengths are an error, never silently cut to the shortest.
 """
 
 import re
 
 from .registry import tasks
 
-ANSWER_PATTERN = re.compile(r"<answer>(.*?)</answer>", re.DOTALL)
-FORMAT_PATTERN = re.compile(r"\s*<think>.*?</think>\s*<answer>.*?</answer>\s*", re.DOTALL)
+OPEN, CLOSE = "<answer>", "</answer>"
+THINK_OPEN = "<think>"
+THINK_TO_ANSWER = re.compile(r"</think>\s*<answer>")  # \s* runs after distinct tags never overlap: linear
 
 
 def completion_text(completion) -> str:
@@ -42,8 +44,32 @@ def extract_answer(text: str) -> str | None:
     >>> extract_answer("90") is None
     True
     """
-    match = ANSWER_PATTERN.search(text)
-    return match.group(1).strip() if match else None
+    start = text.find(OPEN)
+    if start < 0:
+        return None
+    end = text.find(CLOSE, start + len(OPEN))  # no close after the first open: none after any later one
+    return text[start + len(OPEN):end].strip() if end >= 0 else None
+
+
+def is_formatted(text: str) -> bool:
+    """Whether `text` is `<think>...</think> <answer>...</answer>` with optional surrounding whitespace:
+    the regex `\\s*<think>.*?</think>\\s*<answer>.*?</answer>\\s*` (full match, dot matching newlines),
+    decided in linear time.
+
+    >>> [is_formatted(t) for t in ["<think>a</think> <answer>b</answer>\\n", "<think>a</think>x<answer>b</answer>"]]
+    [True, False]
+    """
+    text = text.strip()
+    if len(text) < len(THINK_OPEN) + len(CLOSE) or not (text.startswith(THINK_OPEN) and text.endswith(CLOSE)):
+        return False
+    return THINK_TO_ANSWER.search(text, len(THINK_OPEN), len(text) - len(CLOSE)) is not None
+
+
+def _same_lengths(**lists):
+    lengths = {name: len(values) for name, values in lists.items()}
+    if len(set(lengths.values())) > 1:
+        raise ValueError("reward inputs have different lengths: "
+                         + ", ".join(f"{name} {length}" for name, length in lengths.items()))
 
 
 def score(completion, answer: str, task: str) -> float:
@@ -72,6 +98,7 @@ def accuracy_reward(completions, answer, task, **kwargs) -> list[float]:
     ...     task=["rotation", "jigsaw", "jigsaw", "contrastive", "contrastive"])
     [1.0, 0.25, 0.0, 1.0, 0.0]
     """
+    _same_lengths(completions=completions, answer=answer, task=task)
     return [score(c, a, t) for c, a, t in zip(completions, answer, task)]
 
 
@@ -84,7 +111,7 @@ def format_reward(completions, **kwargs) -> list[float]:
     rewards = []
     for completion in completions:
         try:
-            rewards.append(1.0 if FORMAT_PATTERN.fullmatch(completion_text(completion)) else 0.0)
+            rewards.append(1.0 if is_formatted(completion_text(completion)) else 0.0)
         except Exception:
             rewards.append(0.0)
     return rewards
@@ -107,4 +134,5 @@ class TaskAccuracy:
         self.__name__ = task
 
     def __call__(self, completions, answer, task, **kwargs) -> list[float | None]:
+        _same_lengths(completions=completions, answer=answer, task=task)
         return [score(c, a, t) if t == self.task else None for c, a, t in zip(completions, answer, task)]

@@ -6,12 +6,15 @@ input does not sit in memory); `read(locator)` returns one image's encoded bytes
 in any worker process or scan thread. Sources never return labels: nothing but image bytes leaves them.
 """
 
+import os
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar, Iterator
 from urllib.parse import parse_qsl, quote
 
 from .errors import UserError
+from .files import DEFAULT_MAX_FILE_BYTES
 from .registry import sources
 
 
@@ -28,10 +31,12 @@ class Source:
     benchmark: ClassVar[str | None] = None
     licence: ClassVar[str | None] = None  # where the images' terms are, for the card
     takes_path: ClassVar[bool] = True
+    max_file_bytes: int = DEFAULT_MAX_FILE_BYTES  # the build sets its --max-file-bytes here
 
     def __init__(self, path: str | None, options: dict[str, str]):
         self.path = Path(path) if path else None
         self.options = options
+        self.skipped: Counter = Counter()  # inputs that could not be read while listing, by reason
         if self.takes_path:
             if not path:
                 raise UserError(f"source {self.name!r} needs a path: --source {self.name}:PATH")
@@ -49,7 +54,12 @@ class Source:
         raise NotImplementedError
 
     def read(self, locator) -> bytes:
+        """The encoded image; OSError or SkipImage(reason) when it cannot be read."""
         raise NotImplementedError
+
+    def skip(self, reason: str):
+        """Count an input that `refs()` could not list or read (the build reports it with the skips)."""
+        self.skipped[reason] += 1
 
     def describe(self) -> dict:
         """What the dataset card says about this source (no labels, no local paths)."""
@@ -70,7 +80,9 @@ def id_from_path(relative: str) -> str:
     """A stable id from a relative path with '/' separators, with '|' and other odd characters escaped
     ('|' joins ids).
 
-    >>> id_from_path("a b/c|d.jpg")
-    'a b/c%7Cd.jpg'
+    Names that are not valid UTF-8 (kept by Python as surrogate escapes) are quoted byte by byte.
+
+    >>> id_from_path("a b/c|d.jpg"), id_from_path("caf\\udce9.jpg")
+    ('a b/c%7Cd.jpg', 'caf%E9.jpg')
     """
-    return quote(relative, safe="/-_.~()+,=@ ")
+    return quote(os.fsencode(relative), safe="/-_.~()+,=@ ")

@@ -240,5 +240,5 @@ def test_write_failures_get_one_line(tmp_path, run_cli):
     """The output folder cannot be made (a file stands in its way): an OSError, told in one line."""
     (tmp_path / "file").write_text("in the way")
     code, err = run_cli("build", "rotation", "--limit", "2", "--out", tmp_path / "file" / "d", "-q")
-    assert code == 1 and "Not a directory" in err
+    assert code == 1 and "is not a directory" in err
     assert len(err.strip().splitlines()) == 1 and "Traceback" not in err

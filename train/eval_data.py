@@ -65,7 +65,7 @@ def extract_choice(output: str, options: dict[str, str]) -> str | None:
     bare = text.strip(" \t\n.:()[]*")
     if bare in options:
         return bare
-    for pattern in (r"^[(\[]?([A-J])[)\].:](?:\s|$)", r"\b(?:answer|option|choice)\s*(?:is|:)?\s*[(\[]?([A-J])\b"):
+    for pattern in (r"^[(\[]?([A-J])[)\].:](?:\s|$)", r"\b(?:answer|option|choice)\s*(?:(?:is|:)\s*)?[(\[]?([A-J])\b"):
         match = re.search(pattern, text, re.IGNORECASE if "answer" in pattern else 0)
         if match and match.group(1).upper() in options:
             return match.group(1).upper()

@@ -4,18 +4,20 @@ import os
 from pathlib import Path
 from typing import Iterator
 
+from ..files import read_file
 from ..registry import register_source
 from ..source import ImageRef, Source, id_from_path
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".pbm"}
 
 
-def image_file_names(root: Path) -> Iterator[tuple[str, str]]:
+def image_file_names(root: Path, on_error=None) -> Iterator[tuple[str, str]]:
     """(path, path relative to `root` with '/' separators) of the image files below `root`, in a sorted,
     filesystem-independent order; hidden entries are ignored. Plain strings: pathlib objects would
-    cost more than hashing the files on an ImageNet-size folder."""
+    cost more than hashing the files on an ImageNet-size folder. `on_error(OSError)` hears of each
+    folder that cannot be listed (it is skipped)."""
     top = os.fspath(root)
-    for directory, subdirs, files in os.walk(top):
+    for directory, subdirs, files in os.walk(top, onerror=on_error):
         subdirs[:] = sorted(d for d in subdirs if not d.startswith("."))
         relative = os.path.relpath(directory, top)
         prefix = "" if relative == os.curdir else relative.replace(os.sep, "/") + "/"
@@ -32,12 +34,11 @@ def image_files(root: Path) -> Iterator[Path]:
 class FolderSource(Source):
     def refs(self):
         if self.path.is_dir():
-            files = image_file_names(self.path)
+            files = image_file_names(self.path, on_error=lambda error: self.skip("unreadable-folder"))
         else:
             files = [(str(self.path), self.path.name)]
         for path, relative in files:
             yield ImageRef(source_id=f"folder:{id_from_path(relative)}", locator=path)
 
     def read(self, locator) -> bytes:
-        with open(locator, "rb") as handle:
-            return handle.read()
+        return read_file(locator, self.max_file_bytes)

@@ -8,7 +8,8 @@ files (a PNG named .JPEG, CMYK JPEGs, greyscale) decode like any other image.
 import tarfile
 from pathlib import Path
 
-from ..errors import UserError
+from ..errors import SkipImage, UserError
+from ..files import read_file
 from ..registry import register_source
 from ..tables import Cell, TableSource, image_bytes
 from .folder import IMAGE_SUFFIXES, image_file_names, image_files
@@ -37,20 +38,32 @@ class ImageNetSource(TableSource):
                         yield ref
         elif self.layout == "tars":
             for shard in self._tar_files():
-                with tarfile.open(shard) as archive:
-                    for member in archive:
-                        if member.isfile() and Path(member.name).suffix.lower() in IMAGE_SUFFIXES:
-                            data = archive.extractfile(member).read()
-                            yield self.ref(None, ("tar", str(shard), member.offset_data, member.size), data)
+                yield from self._tar_refs(shard)
         else:
-            for path, relative in image_file_names(self.path):
+            for path, relative in image_file_names(self.path, on_error=lambda error: self.skip("unreadable-folder")):
                 split = self._folder_split(relative)
                 if self.splits is not None and split not in self.splits:
                     self.exclude("other-split")
                     continue
-                with open(path, "rb") as handle:
-                    data = handle.read()
+                try:
+                    data = read_file(path, self.max_file_bytes)
+                except SkipImage as skip:  # one bad file (unreadable, a link loop, a pipe) skips that file only
+                    self.skip(skip.reason)
+                    continue
                 yield self.ref(None, ("file", path), data)
+
+    def _tar_refs(self, shard):
+        try:
+            with tarfile.open(shard) as archive:
+                for member in archive:
+                    if member.isfile() and Path(member.name).suffix.lower() in IMAGE_SUFFIXES:
+                        if member.size > self.max_file_bytes:
+                            self.skip("file-too-large")
+                            continue
+                        data = archive.extractfile(member).read()
+                        yield self.ref(None, ("tar", str(shard), member.offset_data, member.size), data)
+        except (tarfile.TarError, OSError, EOFError) as error:
+            raise UserError(f"source imagenet: {shard} is not a readable tar file ({error or type(error).__name__})") from None
 
     def read(self, locator):
         if isinstance(locator, Cell):
@@ -60,7 +73,7 @@ class ImageNetSource(TableSource):
             with open(shard, "rb") as handle:
                 handle.seek(offset)
                 return handle.read(size)
-        return Path(locator[1]).read_bytes()
+        return read_file(locator[1], self.max_file_bytes)
 
     def _tar_files(self):
         return [self.path] if self.path.is_file() else sorted(self.path.rglob("*.tar"))
