@@ -93,3 +93,23 @@ def hub():
     yield HUB
     if HUB._server is None:
         HUB.start()
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory) -> Path:
+    """A random-weight tiny Qwen2.5-VL, built offline (train/synthetic_qwen.py)."""
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "train"))
+    from synthetic_qwen import build_synthetic_qwen
+
+    return build_synthetic_qwen(tmp_path_factory.mktemp("tiny-qwen"), "tiny")[0]
+
+
+@pytest.fixture(scope="session")
+def datasets_two_tasks(tmp_path_factory) -> tuple[Path, Path]:
+    """Rotation and jigsaw datasets of 6 rows each, built from the sample photos."""
+    root = tmp_path_factory.mktemp("data")
+    for task in ("rotation", "jigsaw"):
+        assert main(["build", task, "--limit", "6", "--out", str(root / task), "-q"]) == 0
+    return root / "rotation", root / "jigsaw"

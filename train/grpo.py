@@ -18,12 +18,15 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from datasets import Image, List, concatenate_datasets, interleave_datasets, load_dataset
+from datasets import Image, List
 from PIL import Image as PILImage
 from transformers.trainer_utils import get_last_checkpoint
-from trl import GRPOConfig, GRPOTrainer, ModelConfig, TrlParser, get_peft_config
+from trl import GRPOConfig, ModelConfig, TrlParser, get_peft_config
 
 from ssl4rl_data.rewards import TaskAccuracy, format_reward
+from checks import RunConfigError, check_checkpoint_alignment, check_precision
+from mixture import DatasetSpec, MixtureError, load_one, mix, mixture_counts
+from trainer import CheckpointMismatchError, SSL4RLGRPOTrainer
 from vlm import load_processor
 
 
@@ -31,13 +34,15 @@ from vlm import load_processor
 class SSL4RLArguments:
     dataset_name: list[str] = field(
         default_factory=list,
-        metadata={"help": "Datasets built by ssl4rl-data: Hub repo ids or local folders, space-separated; pin a "
-                          "version with REPO@REVISION (e.g. you/ssl4rl-jigsaw@v1a2b3c4d5e6f7a8b)."},
+        metadata={"help": "Datasets built by ssl4rl-data: local folders or Hub repo ids, space-separated; pin a "
+                          "Hub version with REPO@REVISION (e.g. you/ssl4rl-jigsaw@v1a2b3c4d5e6f7a8b). Each Hub "
+                          "revision is resolved to its commit, which is loaded and recorded in ssl4rl_datasets.json."},
     )
     dataset_weights: list[float] | None = field(
         default=None,
-        metadata={"help": "Mixing weights, one per dataset: rows are drawn in these proportions until every "
-                          "dataset has been seen (default: all rows of all datasets, concatenated)."},
+        metadata={"help": "Mixing weights, one per dataset: the mixture holds rows in exactly these proportions "
+                          "(after over-long prompts are dropped from each dataset), and every dataset is seen whole at "
+                          "least once; smaller ones repeat (default: all rows of all datasets, concatenated)."},
     )
     dataset_split: str = field(default="train", metadata={"help": "Split to train on."})
     format_reward_weight: float = field(
@@ -49,28 +54,6 @@ class SSL4RLArguments:
         default=None,
         metadata={"help": "Drop rows whose prompt, image tokens included, is longer (the paper drops over 1024)."},
     )
-
-
-def load_mixture(args: SSL4RLArguments, seed: int):
-    if not args.dataset_name:
-        raise SystemExit("grpo.py: error: give at least one --dataset_name")
-    if args.dataset_weights is not None and len(args.dataset_weights) != len(args.dataset_name):
-        raise SystemExit("grpo.py: error: --dataset_weights needs one weight per --dataset_name")
-    parts = []
-    for name in args.dataset_name:
-        path, _, revision = name.partition("@")
-        dataset = load_dataset(path, revision=revision or None, split=args.dataset_split)
-        missing = {"prompt", "images", "answer", "task"} - set(dataset.column_names)
-        if missing:
-            raise SystemExit(f"grpo.py: error: {name} lacks {sorted(missing)}; is it built by ssl4rl-data?")
-        parts.append(dataset)
-    if len(parts) == 1:
-        return parts[0]
-    if args.dataset_weights is None:
-        return concatenate_datasets(parts)
-    total = sum(args.dataset_weights)
-    return interleave_datasets(parts, probabilities=[w / total for w in args.dataset_weights], seed=seed,
-                               stopping_strategy="all_exhausted")
 
 
 def prompt_tokens(processor, dataset) -> list[int]:
@@ -108,15 +91,65 @@ def reward_functions(args: SSL4RLArguments, dataset) -> tuple[list, list[float]]
     return funcs, weights
 
 
+def validate(script_args: SSL4RLArguments, training_args: GRPOConfig, model_args: ModelConfig) -> list[DatasetSpec]:
+    """Every user mistake found before anything heavy loads: each raises with a one-line message."""
+    if not script_args.dataset_name:
+        raise MixtureError("give at least one --dataset_name")
+    if script_args.dataset_weights is not None and len(script_args.dataset_weights) != len(script_args.dataset_name):
+        raise MixtureError(f"--dataset_weights has {len(script_args.dataset_weights)} weights for "
+                           f"{len(script_args.dataset_name)} datasets; give one per --dataset_name")
+    if script_args.dataset_weights is not None and any(w <= 0 for w in script_args.dataset_weights):
+        raise MixtureError("--dataset_weights must all be positive")
+    specs = [DatasetSpec.parse(name) for name in script_args.dataset_name]
+    check_precision(training_args, model_args)
+    check_checkpoint_alignment(training_args)
+    return specs
+
+
+def resume_checkpoint(training_args: GRPOConfig) -> str | None:
+    resume = training_args.resume_from_checkpoint
+    if resume in (None, "", "false", "False"):
+        return None
+    if resume in ("true", "True", "last"):
+        last = get_last_checkpoint(training_args.output_dir) if Path(training_args.output_dir).is_dir() else None
+        if last is None:
+            raise RunConfigError(f"--resume_from_checkpoint {resume}: no checkpoint-* folder in {training_args.output_dir}")
+        return last
+    if not Path(resume).is_dir():
+        raise RunConfigError(f"--resume_from_checkpoint {resume}: no such checkpoint folder")
+    return resume
+
+
+def training_mixture(script_args: SSL4RLArguments, specs: list[DatasetSpec], processor, seed: int):
+    """The mixed dataset and, per dataset, where it came from and how many rows it gave."""
+    datasets, records = [], []
+    for spec in specs:
+        dataset, record = load_one(spec, script_args.dataset_split)
+        record["rows"] = len(dataset)
+        if script_args.max_prompt_tokens:
+            lengths = prompt_tokens(processor, dataset)
+            dataset = dataset.select([i for i, n in enumerate(lengths) if n <= script_args.max_prompt_tokens])
+            print(f"{spec.name}: dropped {record['rows'] - len(dataset)} of {record['rows']} rows over "
+                  f"{script_args.max_prompt_tokens} prompt tokens")
+        if len(dataset) == 0:
+            raise MixtureError(f"--dataset_name {spec.name}: no rows left to train on")
+        record["rows_kept"] = len(dataset)
+        datasets.append(dataset)
+        records.append(record)
+    mixed = mix(datasets, script_args.dataset_weights, seed)
+    if script_args.dataset_weights is not None:
+        counts = mixture_counts([len(d) for d in datasets], script_args.dataset_weights)
+        for record, count in zip(records, counts, strict=True):
+            record["rows_in_mixture"] = count
+    return mixed, records
+
+
 def main(script_args: SSL4RLArguments, training_args: GRPOConfig, model_args: ModelConfig):
+    specs = validate(script_args, training_args, model_args)
+    resume = resume_checkpoint(training_args)
     image_kwargs = {"max_pixels": script_args.max_pixels} if script_args.max_pixels else {}
     processor = load_processor(model_args.model_name_or_path, revision=model_args.model_revision, **image_kwargs)
-    dataset = load_mixture(script_args, training_args.seed)
-    if script_args.max_prompt_tokens:
-        lengths = prompt_tokens(processor, dataset)
-        keep = [i for i, n in enumerate(lengths) if n <= script_args.max_prompt_tokens]
-        print(f"dropped {len(lengths) - len(keep)} of {len(lengths)} rows over {script_args.max_prompt_tokens} prompt tokens")
-        dataset = dataset.select(keep)
+    dataset, provenance = training_mixture(script_args, specs, processor, training_args.seed)
     reward_funcs, weights = reward_functions(script_args, dataset)
     training_args.reward_weights = training_args.reward_weights or weights
     training_args.model_init_kwargs = {
@@ -125,7 +158,7 @@ def main(script_args: SSL4RLArguments, training_args: GRPOConfig, model_args: Mo
         "dtype": model_args.dtype,
         **({"attn_implementation": model_args.attn_implementation} if model_args.attn_implementation else {}),
     }
-    trainer = GRPOTrainer(
+    trainer = SSL4RLGRPOTrainer(
         model=model_args.model_name_or_path,
         reward_funcs=reward_funcs,
         args=training_args,
@@ -133,19 +166,32 @@ def main(script_args: SSL4RLArguments, training_args: GRPOConfig, model_args: Mo
         processing_class=processor,
         peft_config=get_peft_config(model_args),
     )
-    resume = training_args.resume_from_checkpoint
-    if resume in ("true", "True", "last"):
-        resume = get_last_checkpoint(training_args.output_dir)
     trainer.train(resume_from_checkpoint=resume)
     trainer.save_model(training_args.output_dir)  # the model and its processor, loadable as a checkpoint
     if trainer.accelerator.is_main_process:
-        trainer.state.save_to_json(str(Path(training_args.output_dir) / "trainer_state.json"))
-        (Path(training_args.output_dir) / "ssl4rl_datasets.json").write_text(
-            json.dumps({"datasets": script_args.dataset_name, "weights": script_args.dataset_weights}, indent=2))
+        output = Path(training_args.output_dir)
+        trainer.state.save_to_json(str(output / "trainer_state.json"))
+        (output / "ssl4rl_datasets.json").write_text(json.dumps(
+            {"datasets": script_args.dataset_name, "weights": script_args.dataset_weights, "seed": training_args.seed,
+             "resolved": provenance}, indent=2))
     if training_args.push_to_hub:
         trainer.push_to_hub(dataset_name=script_args.dataset_name)
 
 
-if __name__ == "__main__":
+def cli(argv: list[str] | None = None) -> None:
+    """Parse, then run; a user mistake ends in one line (printed once, by the main process) and exit code 2."""
     parser = TrlParser((SSL4RLArguments, GRPOConfig, ModelConfig))
-    main(*parser.parse_args_and_config())
+    try:
+        try:
+            args = parser.parse_args_and_config(argv)
+        except ValueError as error:  # GRPOConfig's own checks (batch sizes, generations, ...)
+            raise RunConfigError(str(error).strip().splitlines()[0]) from None
+        main(*args)
+    except (MixtureError, RunConfigError, CheckpointMismatchError) as error:
+        if os.environ.get("RANK", "0") == "0":
+            print(f"grpo.py: error: {error}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+if __name__ == "__main__":
+    cli()
