@@ -20,6 +20,7 @@ from typing import Iterator
 import pyarrow.parquet as pq
 
 from .errors import UserError
+from .files import DEFAULT_MAX_FILE_BYTES
 from .images import content_digest
 from .source import ImageRef, Source
 
@@ -107,14 +108,22 @@ class ArrowTable(Table):
 
 
 class TsvTable(Table):
-    """A VLMEvalKit TSV. Records are found by byte offset, so a row can be re-read without a scan."""
+    """A VLMEvalKit TSV, read as pandas writes it: tab-separated, a field quoted only when it is quoted
+    whole (it starts with `"`, `""` inside is one quote, and it may span lines); a quote inside an
+    unquoted field (`5" screen`) is a plain character. A row that cannot be read (a wrong number of
+    fields, or more than `max_record_bytes`) is reported to `on_skip` and left out, never merged into
+    its neighbours. Non-UTF-8 bytes are replaced. Records are found by byte offset, so a row can be
+    re-read without a scan."""
+
+    max_record_bytes = DEFAULT_MAX_FILE_BYTES
+    on_skip = staticmethod(lambda reason: None)
 
     def __init__(self, path: Path, split, config):
         super().__init__(path.name, split, config)
         self.path = path
         self.offsets: dict[int, int] = {}
         with open(path, "rb") as handle:
-            self._header = self._parse(self._record(handle))
+            self._header = self._parse(self._record(handle) or b"")
 
     @property
     def columns(self):
@@ -127,12 +136,12 @@ class TsvTable(Table):
             number = 0
             while True:
                 offset = handle.tell()
-                record = self._record(handle)
-                if not record:
+                fields = self._row(handle)
+                if fields is None:
                     return
-                fields = self._parse(record)
-                if len(fields) < len(self._header):
-                    raise UserError(f"{self.path}: row {number + 1} has {len(fields)} fields, the header {len(self._header)}")
+                if isinstance(fields, str):
+                    self.on_skip(fields)
+                    continue
                 self.offsets[number] = offset
                 yield number, {name: fields[i] for name, i in zip(columns, wanted)}
                 number += 1
@@ -140,22 +149,69 @@ class TsvTable(Table):
     def cell(self, row, column):
         with open(self.path, "rb") as handle:
             handle.seek(self.offsets[row])
-            return self._parse(self._record(handle))[self._header.index(column)]
+            return self._row(handle)[self._header.index(column)]
 
-    @staticmethod
-    def _record(handle) -> bytes:
-        """One CSV record: lines are joined until quotes balance (quoted fields may hold newlines)."""
-        record = handle.readline()
-        while record and record.count(b'"') % 2:
-            line = handle.readline()
-            if not line:
+    def _row(self, handle) -> list[str] | str | None:
+        """The next row's fields; a skip reason for a row that cannot be read; None at the end. Blank
+        lines are passed over."""
+        while True:
+            start = handle.tell()
+            record = self._record(handle)
+            if record is None:
+                return None
+            if record is TOO_LARGE:
+                return "row-too-large"
+            if record.strip():
                 break
-            record += line
-        return record
+        fields = self._parse(record)
+        if len(fields) != len(self._header) and record.count(b"\n") > 1:
+            # A field that opened a quote and never closed it properly swallowed the following lines:
+            # read the first line alone, its quotes as plain characters, and go on from the next line.
+            handle.seek(start)
+            line = handle.readline()
+            fields = next(csv.reader([line.decode("utf-8", "replace").rstrip("\r\n")], delimiter="\t",
+                                     quoting=csv.QUOTE_NONE))
+        return fields if len(fields) == len(self._header) else "unreadable-row"
+
+    def _record(self, handle):
+        """One record's bytes (lines are joined while a quoted field is open); TOO_LARGE past the limit
+        (the rest of its line is passed over); None at the end of the file."""
+        limit = self.max_record_bytes
+        record = handle.readline(limit + 1)
+        if not record:
+            return None
+        position, quoted = 0, False
+        while True:
+            if len(record) > limit:
+                while record and not record.endswith(b"\n"):
+                    record = handle.readline(1 << 20)
+                return TOO_LARGE
+            if quoted:  # find the closing quote: a '"' not followed by another
+                end = record.find(b'"', position)
+                while end >= 0 and record[end + 1:end + 2] == b'"':
+                    end = record.find(b'"', end + 2)
+                if end < 0:
+                    line = handle.readline(limit + 1 - len(record))
+                    if not line:
+                        return record
+                    position, record = len(record), record + line
+                    continue
+                quoted, position = False, end + 1
+            elif record[position:position + 1] == b'"':  # a field quoted whole
+                quoted, position = True, position + 1
+                continue
+            tab = record.find(b"\t", position)
+            if tab < 0:
+                return record
+            position = tab + 1
 
     @staticmethod
     def _parse(record: bytes) -> list[str]:
-        return next(csv.reader(io.StringIO(record.decode("utf-8")), delimiter="\t")) if record.strip() else []
+        text = record.decode("utf-8", "replace")
+        return next(csv.reader(io.StringIO(text), delimiter="\t")) if text.strip() else []
+
+
+TOO_LARGE = object()
 
 
 def split_of(path: Path, root: Path) -> tuple[str | None, str | None]:
@@ -252,6 +308,7 @@ class TableSource(Source):
 
     def selected_tables(self) -> Iterator[tuple[int, Table]]:
         for index, table in enumerate(self.tables):
+            table.max_record_bytes, table.on_skip = self.max_file_bytes, self.skip
             if self.splits is None or table.split in self.splits:
                 yield index, table
 

@@ -186,10 +186,21 @@ def test_tsv_rows_that_cannot_be_read_are_counted(tmp_path, run_cli):
     code, err = run_cli("build", "rotation", "--source", f"mmbench:{tsv}", "--out", tmp_path / "d", "-q")
     assert code == 0, err
     assert len(read_rows(tmp_path / "d")) == 4  # three rows, plus the one with a non-UTF-8 byte
-    excluded = card(tmp_path / "d")["sources"][0]["excluded_rows"]
-    assert excluded["unreadable-row"] == 1 and excluded["unresolved-image-reference"] == 1
+    record = card(tmp_path / "d")
+    assert record["skipped"] == {"unreadable-row": 1} and "unreadable-row 1" in err
+    assert record["sources"][0]["excluded_rows"] == {"unresolved-image-reference": 1}
     items = read_mmbench(tsv)
     assert len(items) == 4
+
+
+def test_a_tsv_row_over_the_limit_is_skipped_not_held(tmp_path, run_cli):
+    tsv = write_tsv(tmp_path / "MMBench_DEV_EN.tsv", QUESTIONS)
+    sizes = sorted(len(line) for line in tsv.read_bytes().splitlines()[1:])
+    code, err = run_cli("build", "rotation", "--source", f"mmbench:{tsv}", "--out", tmp_path / "d", "-q",
+                        "--max-file-bytes", sizes[-1] - 1)
+    assert code == 0, err
+    assert card(tmp_path / "d")["skipped"] == {"row-too-large": 1}
+    assert len(read_rows(tmp_path / "d")) == 5
 
 
 def test_second_build_to_the_same_out_is_refused_at_the_rename(tmp_path, two_photos):

@@ -7,7 +7,8 @@ read: the data builders never see them.
 import hashlib
 import json
 import re
-from collections import defaultdict
+import sys
+from collections import Counter, defaultdict
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -91,17 +92,21 @@ def _options(values: dict, keys) -> dict[str, str]:
 
 
 def read_mmbench(path: Path) -> list[Item]:
-    items = []
+    items, skipped = [], Counter()
     for table in open_tables(path):
         image_column = "image"
         columns = [c for c in ("index", "question", "hint", "A", "B", "C", "D", "answer", "category", image_column)
                    if c in table.columns]
         held = {}
+        table.on_skip = lambda reason: skipped.update([reason])  # rows the TSV reader cannot read
         for row, values in table.rows(columns):
-            index = int(float(values["index"]))
+            index = _as_int(values.get("index"))
+            if index is None:
+                skipped["bad-index"] += 1
+                continue
             cell = values[image_column]
             if isinstance(cell, str) and len(cell.strip()) <= REFERENCE_MAX_CHARS:
-                source = held.get(int(float(cell)))
+                source = held.get(_as_int(cell))
             else:
                 source = (table, row, image_column)
                 held[index] = source
@@ -115,7 +120,17 @@ def read_mmbench(path: Path) -> list[Item]:
                 question=f"{hint}\n{_cell(values['question'])}" if hint else _cell(values["question"]),
                 options=_options(values, "ABCD"), images=[_table_image(*source)],
             ))
+    if skipped:
+        print(f"mmbench: {path}: rows left out because they cannot be read: "
+              + ", ".join(f"{reason} {n}" for reason, n in sorted(skipped.items())), file=sys.stderr)
     return items
+
+
+def _as_int(value) -> int | None:
+    try:
+        return int(float(value))
+    except (TypeError, ValueError, OverflowError):
+        return None
 
 
 def read_seedbench(path: Path) -> list[Item]:

@@ -50,5 +50,5 @@ class MMBenchSource(TableSource):
 def _as_int(value, default):
     try:
         return int(float(value))
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # not a number, or inf
         return default
