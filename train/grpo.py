@@ -56,15 +56,19 @@ class SSL4RLArguments:
     )
 
 
-def prompt_tokens(processor, dataset) -> list[int]:
-    """Prompt length of each row in tokens, images included, from image headers (no pixel decoding)."""
+def prompt_tokens(processor, dataset, count_text=None) -> list[int]:
+    """Prompt length of each row in tokens, images included, from image headers (no pixel decoding).
+
+    `count_text(text)` counts the template's text tokens (default: the processor's own tokenizer).
+    """
     image_processor = processor.image_processor
     merge = image_processor.merge_size ** 2
     raw = dataset.cast_column("images", List(Image(decode=False)))
+    count_text = count_text or (lambda text: len(processor.tokenizer(text)["input_ids"]))
     lengths = []
     for row in raw:
         text = processor.apply_chat_template(row["prompt"], tokenize=False, add_generation_prompt=True)
-        tokens = len(processor.tokenizer(text)["input_ids"])
+        tokens = count_text(text)
         for image in row["images"]:
             width, height = PILImage.open(_image_file(image)).size
             # The template already counted the image's one placeholder token; it expands to this many.
