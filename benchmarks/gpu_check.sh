@@ -315,8 +315,8 @@ main() {
   if [ "$INSTALL" = 1 ]; then
     run_stage install 90 install_wheels "$WORK/site"
     export PYTHONPATH="$WORK/site:$PYTHONPATH"
+    run_stage imports 60 check_imports
   fi
-  run_stage imports 60 check_imports
   if [ "$MODE" = gpu ]; then
     run_stage data 60 make_data "$WORK/photos" 160 8
     run_stage train 230 "$PYTHON" "$ROOT/benchmarks/train_step.py" --size 3b --data "$WORK/data/rotation" \
