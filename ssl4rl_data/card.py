@@ -9,6 +9,8 @@ Hub client: 0.2-0.3 s of every build.
 """
 
 import inspect
+import os
+import shlex
 import sys
 from importlib.resources import files
 from pathlib import Path
@@ -52,7 +54,32 @@ def provenance(task: Task, options: BuildOptions, result: BuildResult, command: 
         "rows": stats.rows,
         "skipped": dict(sorted(stats.skipped.items())),
         "answers": dict(sorted(stats.answers.items())),
+        # The manifest `push` checks the folder against: every data file's size and SHA-256.
+        "files": {name: dict(entry) for name, entry in sorted(result.files.items())},
     }
+
+
+def portable_command(args: list[str], cwd: str | None = None) -> str:
+    """The command line as a card may publish it: paths under the working folder made relative, other
+    absolute paths cut to their last part (no user's home, no machine layout).
+
+    >>> portable_command(["ssl4rl-data", "build", "rotation", "--source", "folder:/home/me/w/photos?x=1",
+    ...                   "--out=/home/me/w/out/d", "--recipe", "/srv/r.yaml"], cwd="/home/me/w")
+    "ssl4rl-data build rotation --source 'folder:photos?x=1' --out=out/d --recipe r.yaml"
+    """
+    cwd = cwd or os.getcwd()
+    return shlex.join(_portable_arg(arg, cwd) for arg in args)
+
+
+def _portable_arg(arg: str, cwd: str) -> str:
+    start = next((i for i, c in enumerate(arg) if c == "/" and (i == 0 or arg[i - 1] in ":=")), None)
+    if start is None:
+        return arg
+    path, mark, query = arg[start:].partition("?")
+    normal = os.path.normpath(path)
+    inside = os.path.commonpath([normal, cwd]) == cwd if os.path.isabs(cwd) else False
+    short = os.path.relpath(normal, cwd) if inside else (os.path.basename(normal) or ".")
+    return arg[:start] + short + mark + query
 
 
 def render_card(record: dict, repo_id: str | None = None, tag: str | None = None) -> str:
@@ -101,12 +128,26 @@ def write_card(folder: Path, result: BuildResult, *, task: Task, options: BuildO
 
 
 def read_provenance(folder: Path) -> dict:
-    """The provenance record of a dataset folder written by `ssl4rl-data build`."""
+    """The provenance record of a dataset folder written by `ssl4rl-data build`, from the README's YAML
+    front matter (read as huggingface_hub reads it: `---` elsewhere in the card is just text)."""
+    from huggingface_hub.repocard import metadata_load  # the Hub client: only `push` and readers need it
+
     readme = Path(folder) / "README.md"
     if not readme.is_file():
         raise UserError(f"{folder} is not a dataset folder written by `ssl4rl-data build` (no README.md)")
-    parts = readme.read_text(encoding="utf-8").split("---", 2)
-    metadata = yaml.safe_load(parts[1]) if len(parts) == 3 else None
-    if not isinstance(metadata, dict) or "ssl4rl" not in metadata:
+    try:
+        metadata = metadata_load(readme)
+    except (ValueError, yaml.YAMLError) as error:  # UnicodeDecodeError is a ValueError
+        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise UserError(f"{readme} is damaged: its YAML front matter cannot be read ({first})") from None
+    record = metadata.get("ssl4rl") if isinstance(metadata, dict) else None
+    if not isinstance(record, dict):
         raise UserError(f"{readme} has no ssl4rl provenance block; rebuild it with `ssl4rl-data build`")
-    return metadata["ssl4rl"]
+    missing = [key for key, kind in REQUIRED.items() if not isinstance(record.get(key), kind)]
+    if missing:
+        raise UserError(f"{readme} is damaged: its ssl4rl block lacks a valid {missing[0]!r}; rebuild it")
+    return record
+
+
+REQUIRED = {"version": str, "task": str, "parameters": dict, "options": dict, "sources": list, "rows": int,
+            "skipped": dict, "answers": dict, "overrides": list, "command": str, "generator": str}

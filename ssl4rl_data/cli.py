@@ -1,7 +1,6 @@
 """The `ssl4rl-data` command. Task options are generated from each task's Config dataclass."""
 
 import dataclasses
-import shlex
 import sys
 import typing
 from pathlib import Path
@@ -12,7 +11,7 @@ from click.core import ParameterSource
 
 from . import registry
 from .build import BuildOptions, build
-from .card import write_card
+from .card import portable_command, write_card
 from .errors import UserError
 from .files import DEFAULT_MAX_FILE_BYTES
 from .source import parse_source
@@ -102,6 +101,8 @@ def load_recipe(path) -> dict:
         recipe = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
     except OSError:
         raise UserError(f"recipe {path} cannot be read") from None
+    except UnicodeDecodeError:
+        raise UserError(f"recipe {path} is not a UTF-8 text file") from None
     except yaml.YAMLError as error:
         raise UserError(f"recipe {path} is not valid YAML: {str(error).splitlines()[0]}") from None
     if not isinstance(recipe, dict) or not isinstance(recipe.get("task"), str):
@@ -159,7 +160,7 @@ def _run_build(task, sources, out, seed, limit, num_proc, image_format, max_side
     options = BuildOptions(seed=seed, limit=limit, image_format=image_format, max_side=max_side)
     parsed = [parse_source(spec) for spec in sources]
     out = out or Path("out") / task.name
-    command = shlex.join(["ssl4rl-data", *sys.argv[1:]]) if sys.argv[0].endswith("ssl4rl-data") else "(python API)"
+    command = portable_command(["ssl4rl-data", *sys.argv[1:]]) if sys.argv[0].endswith("ssl4rl-data") else "(python API)"
     result = build(
         task, parsed, list(sources), options, out,
         num_proc=num_proc, overwrite=overwrite, progress=not quiet, max_file_bytes=max_file_bytes,
@@ -215,9 +216,9 @@ def sources():
 @click.option("--rows", type=int, default=8, show_default=True, help="How many rows to show.")
 def preview(dataset, out, rows):
     """Draw a contact sheet of some rows of a built DATASET folder, with their answers."""
-    from .preview import contact_sheet
+    from .preview import save_contact_sheet
 
-    contact_sheet(dataset, rows).save(out)
+    save_contact_sheet(dataset, rows, out)
     click.echo(f"wrote {out}", err=True)
 
 
@@ -231,12 +232,17 @@ def main(argv=None) -> int:
         click.echo("ssl4rl-data: interrupted; run the same command again to resume", err=True)
         return 130
     except click.ClickException as error:
-        click.echo(f"ssl4rl-data: error: {error.format_message()}", err=True)
+        click.echo(f"ssl4rl-data: error: {_one_line(error.format_message())}", err=True)
         return error.exit_code
     except OSError as error:  # a full disk, a missing permission, a folder where a file should be
-        click.echo(f"ssl4rl-data: error: {error}", err=True)
+        click.echo(f"ssl4rl-data: error: {_one_line(str(error))}", err=True)
         return 1
     return 0
+
+
+def _one_line(message: str) -> str:
+    """The promise is one line: a message that spans several is joined."""
+    return "; ".join(line.strip() for line in message.splitlines() if line.strip())
 
 
 if __name__ == "__main__":

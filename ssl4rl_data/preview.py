@@ -13,7 +13,23 @@ LABEL_HEIGHT = 24
 MAX_IMAGES_SHOWN = 9
 
 
+def save_contact_sheet(dataset: Path, rows: int, out: Path) -> None:
+    """Draw the sheet and write it to `out` (its format from the extension); one-line errors."""
+    out = Path(out)
+    if out.suffix.lower() not in Image.registered_extensions():
+        raise UserError(f"--out {out}: unknown image extension {out.suffix or '(none)'!r}; use .png or .jpg")
+    if not out.parent.is_dir():
+        raise UserError(f"--out {out}: the folder {out.parent} does not exist")
+    sheet = contact_sheet(dataset, rows)
+    try:
+        sheet.save(out)
+    except OSError as error:
+        raise UserError(f"cannot write {out}: {error.strerror or error}") from None
+
+
 def contact_sheet(dataset: Path, rows: int = 8) -> Image.Image:
+    if rows < 1:
+        raise UserError(f"--rows must be at least 1, got {rows}")
     files = sorted(Path(dataset).glob("data/*.parquet"))
     if not files:
         raise UserError(f"{dataset} has no data/*.parquet; is it a folder written by `ssl4rl-data build`?")

@@ -3,8 +3,14 @@
 The folder's files are committed as they are (its parquet bytes; its card rendered again with the
 repo id and tag), then the commit is tagged. A tag is never moved: pushing the same version again
 is a no-op, and a tag that already names other content is an error. The local folder is only read.
+
+Before anything is sent, the folder is checked against the manifest its build wrote into the card
+(every data file's name, size and SHA-256): a missing, changed or unknown file, or a symbolic link
+anywhere, refuses the push. Tag names follow git's rules for ref names and never name a branch.
 """
 
+import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,23 +37,104 @@ def push(folder: Path, repo_id: str, tag: str | None = None, private: bool = Fal
     folder = Path(folder)
     if not folder.is_dir():
         raise UserError(f"{folder} does not exist")
+    check_repo_id(repo_id)
     record = read_provenance(folder)
-    tag = tag or default_tag(record["version"])
+    tag = default_tag(record["version"]) if tag is None else tag
+    check_tag(tag)
+    shards = verified_data_files(folder, record)
     token = get_token()
     if not token:
         raise UserError("no Hugging Face token: run `hf auth login` or set HF_TOKEN")
     api = HfApi(token=token)
     try:
-        return _push(api, folder, record, repo_id, tag, private)
+        return _push(api, folder, record, repo_id, tag, private, shards)
     except UserError:
         raise
     except Exception as error:
         raise _explain(error, api.endpoint, repo_id) from None
 
 
-def _push(api: HfApi, folder: Path, record: dict, repo_id: str, tag: str, private: bool) -> Published:
+def check_repo_id(repo_id: str) -> None:
+    from huggingface_hub.errors import HFValidationError
+    from huggingface_hub.utils import validate_repo_id
+
+    try:
+        validate_repo_id(repo_id)
+    except HFValidationError as error:
+        raise UserError(f"invalid repo id {repo_id!r}: {_first_line(error)}") from None
+    if repo_id.count("/") != 1:
+        raise UserError(f"invalid repo id {repo_id!r}: expected NAMESPACE/NAME")
+
+
+FORBIDDEN_IN_REFS = re.compile(r"[\x00-\x20\x7f~^:?*\[\\]|\.\.|@\{|//")
+RESERVED_TAGS = {"main", "HEAD", "@"}
+
+
+def check_tag(tag: str) -> None:
+    """A tag name git (`git check-ref-format`) and the Hub accept, that is not a branch's name.
+
+    >>> check_tag("v1.2/rc-3")
+    >>> check_tag("bad tag")
+    Traceback (most recent call last):
+    ...
+    ssl4rl_data.errors.UserError: invalid tag 'bad tag': git ref names may not hold spaces, ~ ^ : ? * [ \\, control characters, '..', '@{' or '//'
+    """
+    parts = tag.split("/")
+    problem = (
+        "it is empty" if not tag else
+        "git ref names may not hold spaces, ~ ^ : ? * [ \\, control characters, '..', '@{' or '//'"
+        if FORBIDDEN_IN_REFS.search(tag) else
+        f"{tag!r} names a branch or HEAD" if tag in RESERVED_TAGS or tag.startswith("refs/") else
+        "it may not start with '-' or '/', or end with '/' or '.'"
+        if tag[0] in "-/" or tag[-1] in "/." else
+        "no part may start with '.' or end with '.lock'"
+        if any(p.startswith(".") or p.endswith(".lock") for p in parts) else
+        "it is longer than 255 characters" if len(tag) > 255 else None
+    )
+    if problem:
+        raise UserError(f"invalid tag {tag!r}: {problem}")
+
+
+def verified_data_files(folder: Path, record: dict) -> list[tuple[str, Path, dict]]:
+    """(name in repo, local path, manifest entry) of every data file, after checking the whole folder
+    against the build's manifest: no symbolic link or special file, nothing unknown, nothing missing."""
+    manifest = record.get("files")
+    if not isinstance(manifest, dict) or not manifest:
+        raise UserError(f"{folder}: its card has no file manifest (built by an older ssl4rl-data); "
+                        "rebuild it before pushing")
+    found = {}
+    for directory, subdirs, names in os.walk(folder):
+        for name in subdirs + names:
+            path = Path(directory) / name
+            relative = path.relative_to(folder).as_posix()
+            if path.is_symlink():
+                raise UserError(f"{folder}: {relative} is a symbolic link; refusing to push")
+            if name in names:
+                if not path.is_file():
+                    raise UserError(f"{folder}: {relative} is not a regular file; refusing to push")
+                found[relative] = path
+    unknown = sorted(set(found) - set(manifest) - {"README.md"})
+    if unknown:
+        raise UserError(f"{folder}: {unknown[0]} is not one of the files its build wrote; refusing to push")
+    checked = []
+    for name, entry in sorted(manifest.items()):
+        if name not in found or not isinstance(entry, dict):
+            raise UserError(f"{folder}: {name}, written by its build, is missing; refusing to push")
+        from .build import file_record
+
+        if file_record(found[name]) != {"bytes": entry.get("bytes"), "sha256": entry.get("sha256")}:
+            raise UserError(f"{folder}: {name} is not the file its build wrote (size or SHA-256 differ); "
+                            "refusing to push")
+        checked.append((name, found[name], entry))
+    return checked
+
+
+def _push(api: HfApi, folder: Path, record: dict, repo_id: str, tag: str, private: bool, shards) -> Published:
     api.create_repo(repo_id, repo_type="dataset", private=private, exist_ok=True)
-    tags = {ref.name: ref.target_commit for ref in api.list_repo_refs(repo_id, repo_type="dataset").tags}
+    refs = api.list_repo_refs(repo_id, repo_type="dataset")
+    if tag in {ref.name for ref in refs.branches}:
+        raise UserError(f"{tag!r} is a branch of {repo_id}, not a tag: choose another --tag")
+    tags = {ref.name: ref.target_commit for ref in refs.tags}
     if tag in tags:
         published = read_provenance(Path(hf_hub_download(repo_id, "README.md", repo_type="dataset",
                                                           revision=tags[tag])).parent)
@@ -55,15 +142,12 @@ def _push(api: HfApi, folder: Path, record: dict, repo_id: str, tag: str, privat
             return Published(repo_id, tag, tags[tag], created=False)
         raise UserError(f"tag {tag} on {repo_id} already holds version {published.get('version')}; "
                         "a published tag is never moved: choose another --tag")
-    shards = sorted(folder.glob("data/*.parquet"))
-    if not shards:
-        raise UserError(f"{folder} has no data/*.parquet to push")
-    ours = {f"data/{shard.name}" for shard in shards}
+    ours = {name for name, _, _ in shards}
     stale = [path for path in api.list_repo_files(repo_id, repo_type="dataset")
              if path.startswith("data/") and path not in ours]
     operations = [
         CommitOperationAdd("README.md", render_card(record, repo_id=repo_id, tag=tag).encode()),
-        *(CommitOperationAdd(f"data/{shard.name}", shard) for shard in shards),
+        *(CommitOperationAdd(name, path) for name, path, _ in shards),
         *(CommitOperationDelete(path) for path in stale),  # main holds one version; tags keep the others
     ]
     commit = api.create_commit(repo_id, operations, repo_type="dataset",
@@ -71,6 +155,10 @@ def _push(api: HfApi, folder: Path, record: dict, repo_id: str, tag: str, privat
     api.create_tag(repo_id, tag=tag, revision=commit.oid, repo_type="dataset",
                    tag_message=f"ssl4rl-data version {record['version']}")
     return Published(repo_id, tag, commit.oid, created=True)
+
+
+# httpx's and requests' base classes of a connection that failed, dropped or timed out
+TRANSPORT_ERRORS = {"TransportError", "NetworkError", "ProtocolError", "TimeoutException", "ConnectionError"}
 
 
 def _explain(error: Exception, endpoint: str, repo_id: str) -> Exception:
@@ -81,10 +169,12 @@ def _explain(error: Exception, endpoint: str, repo_id: str) -> Exception:
             status = cause.response.status_code if cause.response is not None else "?"
             return UserError(f"the Hub refused the push to {repo_id} (HTTP {status}): {_first_line(cause)}")
         # Connection errors come from huggingface_hub's HTTP library; recognise them by kind, not by import.
-        if isinstance(cause, OSError) or any(w in type(cause).__name__ for w in ("Connect", "Timeout", "Network")):
+        kinds = {kind.__name__ for kind in type(cause).__mro__}
+        if isinstance(cause, OSError) or kinds & TRANSPORT_ERRORS or any(
+                w in type(cause).__name__ for w in ("Connect", "Timeout", "Network")):
             return UserError(f"cannot reach the Hub at {endpoint}: {_first_line(cause)}")
-        cause = cause.__cause__
-    return error
+        cause = cause.__cause__ or cause.__context__
+    return UserError(f"the push to {repo_id} failed: {type(error).__name__}: {_first_line(error)}")
 
 
 def _first_line(error: Exception) -> str:

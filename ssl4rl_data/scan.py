@@ -43,24 +43,26 @@ def scan(sources: list[Source], specs: list[str], progress: bool) -> tuple[ItemL
     """
     writer, scans = ItemWriter(), []
     bar = tqdm(desc="scanning", unit="img", disable=not progress, mininterval=0.5)
-    with ThreadPoolExecutor(os.cpu_count() or 1) as pool:
-        for index, (source, spec) in enumerate(zip(sources, specs)):
-            summary = SourceScan(spec=spec, description={})
-            for batch in _batches(source.refs(), SCAN_BATCH):
-                parts = [batch[start:start + SCAN_PART] for start in range(0, len(batch), SCAN_PART)]
-                digests = itertools.chain.from_iterable(pool.map(functools.partial(_digests, source), parts))
-                for ref, digest in zip(batch, digests):
-                    bar.update()
-                    summary.images += 1
-                    if isinstance(digest, SkipImage):
-                        summary.skipped[digest.reason] += 1
-                    else:
-                        writer.add(index, ref, bytes.fromhex(digest))
-            summary.skipped.update(source.skipped)  # what refs() itself could not list or read
-            summary.unreadable = sum(summary.skipped.values())
-            summary.description = source.describe()  # after the scan: it may count what the scan excluded
-            scans.append(summary)
-    bar.close()
+    try:
+        with ThreadPoolExecutor(os.cpu_count() or 1) as pool:
+            for index, (source, spec) in enumerate(zip(sources, specs)):
+                summary = SourceScan(spec=spec, description={})
+                for batch in _batches(source.refs(), SCAN_BATCH):
+                    parts = [batch[start:start + SCAN_PART] for start in range(0, len(batch), SCAN_PART)]
+                    digests = itertools.chain.from_iterable(pool.map(functools.partial(_digests, source), parts))
+                    for ref, digest in zip(batch, digests):
+                        bar.update()
+                        summary.images += 1
+                        if isinstance(digest, SkipImage):
+                            summary.skipped[digest.reason] += 1
+                        else:
+                            writer.add(index, ref, bytes.fromhex(digest))
+                summary.skipped.update(source.skipped)  # what refs() itself could not list or read
+                summary.unreadable = sum(summary.skipped.values())
+                summary.description = source.describe()  # after the scan: it may count what the scan excluded
+                scans.append(summary)
+    finally:
+        bar.close()  # before any error is printed
     return _deduplicate(writer.finish(), scans), scans
 
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from .errors import UserError
@@ -57,7 +58,10 @@ class ParquetTable(Table):
     @property
     def file(self) -> pq.ParquetFile:
         if self._file is None or self._pid != os.getpid():  # each forked worker opens its own handle
-            self._file, self._pid = pq.ParquetFile(self.path), os.getpid()
+            try:
+                self._file, self._pid = pq.ParquetFile(self.path), os.getpid()
+            except (pa.ArrowException, OSError, ValueError) as error:
+                raise _damaged(self.path, error) from None
         return self._file
 
     @property
@@ -65,8 +69,14 @@ class ParquetTable(Table):
         return self.file.schema_arrow.names
 
     def rows(self, columns):
-        number = 0
-        for batch in self.file.iter_batches(batch_size=BATCH_ROWS, columns=columns):
+        number, batches = 0, self.file.iter_batches(batch_size=BATCH_ROWS, columns=columns)
+        while True:
+            try:
+                batch = next(batches, None)
+            except (pa.ArrowException, OSError, ValueError) as error:  # a damaged page in the middle
+                raise _damaged(self.path, error) from None
+            if batch is None:
+                return
             for values in batch.to_pylist():
                 yield number, values
                 number += 1
@@ -84,6 +94,11 @@ class ParquetTable(Table):
                 return group, row
             row -= size
         raise IndexError(row)
+
+
+def _damaged(path: Path, error: Exception) -> UserError:
+    message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    return UserError(f"{path} is not a readable parquet file ({message})")
 
 
 class ArrowTable(Table):

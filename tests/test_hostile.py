@@ -38,7 +38,7 @@ def cli_process(*args, timeout=60, memory=2 << 30):
         resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
 
     try:
-        done = subprocess.run([sys.executable, "-m", "ssl4rl_data.cli", *map(str, args)], capture_output=True,
+        done = subprocess.run([str(Path(sys.executable).parent / "ssl4rl-data"), *map(str, args)], capture_output=True,
                               text=True, timeout=timeout, preexec_fn=limit, cwd=ROOT)
     except subprocess.TimeoutExpired:
         pytest.fail(f"ssl4rl-data {' '.join(map(str, args))} did not finish in {timeout} s")
@@ -342,3 +342,246 @@ def test_imagenet_folder_skips_and_counts_what_it_cannot_read(tmp_path, run_cli,
     skipped = card(tmp_path / "d")["skipped"]
     assert skipped == {"unreadable": 2, "unreadable-folder": 1}, skipped
     assert "unreadable 2" in err and "unreadable-folder 1" in err
+
+
+# --- Wrong publication ----------------------------------------------------------------------------------
+
+REPO = "tester/hostile"
+
+
+@pytest.fixture(scope="module")
+def built_three_shards(tmp_path_factory, photo_folder):
+    from ssl4rl_data.cli import main
+
+    out = tmp_path_factory.mktemp("built") / "d"
+    assert main(["build", "rotation", "--source", f"folder:{photo_folder}", "--out", str(out), "-q"]) == 0
+    assert len(list(out.glob("data/*.parquet"))) == 3
+    return out
+
+
+def tamper(folder, how, tmp_path):
+    shards = sorted(folder.glob("data/*.parquet"))
+    if how == "truncated":
+        data = shards[0].read_bytes()
+        shards[0].write_bytes(data[: len(data) // 2])
+    elif how == "swapped":
+        first, second = shards[0].read_bytes(), shards[1].read_bytes()
+        shards[0].write_bytes(second)
+        shards[1].write_bytes(first)
+    elif how == "extra-file":
+        (folder / "notes.txt").write_text("not built")
+    elif how == "extra-shard":
+        (folder / "data" / "train-00009-of-00010.parquet").write_bytes(shards[0].read_bytes())
+    elif how == "symlink":
+        (tmp_path / "secret.txt").write_text("SECRET-TOKEN-CONTENT")
+        (folder / "data" / "secret.parquet").symlink_to(tmp_path / "secret.txt")
+    elif how == "symlinked-shard":
+        copy = tmp_path / "elsewhere.parquet"
+        copy.write_bytes(shards[0].read_bytes())
+        shards[0].unlink()
+        shards[0].symlink_to(copy)
+
+
+@pytest.mark.parametrize("how", ["truncated", "swapped", "extra-file", "extra-shard", "symlink", "symlinked-shard"])
+def test_push_refuses_a_folder_that_differs_from_its_build(tmp_path, run_cli, hub, built_three_shards, how):
+    import shutil
+
+    folder = tmp_path / "d"
+    shutil.copytree(built_three_shards, folder, symlinks=True)
+    tamper(folder, how, tmp_path)
+    code, err = run_cli("push", folder, REPO)
+    one_line(code, err)
+    assert "refusing to push" in err
+    published = hub.state.repos.get(REPO)
+    assert published is None or not any("data/" in name for files in published.commits.values() for name in files)
+    assert not any(b"SECRET-TOKEN-CONTENT" in data for data in hub.state.lfs.values())
+
+
+def test_an_untouched_folder_still_pushes(tmp_path, run_cli, hub, built_three_shards):
+    import shutil
+
+    shutil.copytree(built_three_shards, tmp_path / "d")
+    code, err = run_cli("push", tmp_path / "d", REPO)
+    assert code == 0, err
+    assert sorted(card(tmp_path / "d")["files"]) == sorted(f"data/{p.name}" for p in (tmp_path / "d").glob("data/*"))
+
+
+def test_dashes_in_paths_do_not_break_the_card(tmp_path, run_cli, hub, two_photos):
+    source = tmp_path / "my---photos"
+    two_photos.rename(source)
+    out = tmp_path / "out---put"  # a fresh process, as a user runs it: the card records the command line
+    code, err = cli_process("build", "rotation", "--source", f"folder:{source}", "--out", out, "-q")
+    assert code == 0, err
+    code, err = run_cli("push", out, REPO)
+    assert code == 0, err
+
+
+@pytest.mark.parametrize("tag", ["main", "bad tag", "../../x", "v1..2", "x.lock", "a:b", "refs/heads/main", "-x", ""])
+def test_bad_tag_names_are_refused(tmp_path, run_cli, hub, built_three_shards, tag):
+    code, err = run_cli("push", built_three_shards, REPO, "--tag", tag)
+    one_line(code, err)
+    assert "tag" in err and REPO not in hub.state.repos
+
+
+def test_a_branch_name_is_not_taken_as_a_tag(run_cli, hub, built_three_shards):
+    from huggingface_hub import HfApi
+
+    HfApi().create_repo(REPO, repo_type="dataset")
+    HfApi().create_branch(REPO, branch="dev", repo_type="dataset")
+    code, err = run_cli("push", built_three_shards, REPO, "--tag", "dev")
+    one_line(code, err)
+    assert "branch" in err
+
+
+def test_the_card_command_carries_no_local_paths(tmp_path, two_photos):
+    code, err = cli_process("build", "rotation", "--source", f"folder:{two_photos}", "--out", tmp_path / "d", "-q")
+    assert code == 0, err
+    text = (tmp_path / "d" / "README.md").read_text()
+    assert str(tmp_path) not in text
+    assert card(tmp_path / "d")["command"] == "ssl4rl-data build rotation --source folder:photos --out d -q"
+
+
+# --- Tracebacks where one line was promised ------------------------------------------------------------
+
+
+def test_a_file_name_that_is_not_utf8_is_read(tmp_path, two_photos, run_cli):
+    name = os.path.join(os.fsencode(two_photos), b"caf\xe9.jpg")
+    with open(name, "wb") as handle:
+        handle.write(jpeg_bytes(gradient(300, 200)))
+    code, err = run_cli("build", "rotation", "--source", f"folder:{two_photos}", "--out", tmp_path / "d", "-q")
+    assert code == 0, err
+    assert "folder:caf%E9.jpg" in {row["source_id"] for row in read_rows(tmp_path / "d")}
+
+
+@pytest.mark.parametrize("content", [b"", b"PAR1 not really a parquet file"])
+def test_a_damaged_parquet_file_is_named_in_one_line(tmp_path, run_cli, content):
+    from eval_data import read_mmbench
+    from ssl4rl_data.errors import UserError
+
+    (tmp_path / "dev.parquet").write_bytes(content)
+    code, err = run_cli("build", "rotation", "--source", f"mmbench:{tmp_path}/dev.parquet", "--out", tmp_path / "d")
+    one_line(code, err)
+    assert "dev.parquet" in err
+    with pytest.raises(UserError, match="dev.parquet"):
+        read_mmbench(tmp_path / "dev.parquet")
+
+
+@pytest.mark.parametrize("how", ["truncated", "not-a-tar"])
+def test_a_damaged_tar_is_named_in_one_line(tmp_path, run_cli, how):
+    import benchmark_files as bf
+
+    root = bf.write_imagenet_tars(tmp_path / "tars")
+    shard = sorted(root.glob("*.tar"))[0]
+    data = shard.read_bytes()
+    shard.write_bytes(data[:700] if how == "truncated" else b"\x89PNG not a tar at all" * 40)
+    code, err = run_cli("build", "rotation", "--source", f"imagenet:{root}", "--out", tmp_path / "d", "-q")
+    one_line(code, err)
+    assert shard.name in err
+
+
+def test_an_invalid_repo_id_gets_one_line(run_cli, hub, built_three_shards):
+    for repo in ["not a repo!", "a/b/c", "-bad/--name"]:
+        code, err = run_cli("push", built_three_shards, repo)
+        one_line(code, err)
+
+
+def test_a_connection_dropped_mid_upload_gets_one_line(run_cli, hub, built_three_shards, monkeypatch):
+    import socket
+
+    import hub_server
+
+    def drop(self, oid):
+        self.connection.shutdown(socket.SHUT_RDWR)
+
+    monkeypatch.setattr(hub_server.Handler, "lfs_upload", drop)
+    monkeypatch.setattr(time, "sleep", lambda seconds: None)  # the client's retries, without their back-off
+    code, err = run_cli("push", built_three_shards, REPO)
+    one_line(code, err)
+    assert "cannot reach the Hub" in err or "push to" in err
+
+
+def test_a_server_dying_mid_upload_gets_one_line(run_cli, hub, built_three_shards, monkeypatch):
+    import threading
+
+    import hub_server
+
+    def die(self, oid):
+        threading.Thread(target=hub.stop).start()
+        self.connection.close()
+
+    monkeypatch.setattr(hub_server.Handler, "lfs_upload", die)
+    monkeypatch.setattr(time, "sleep", lambda seconds: None)
+    code, err = run_cli("push", built_three_shards, REPO)
+    one_line(code, err)
+    assert "cannot reach the Hub" in err or "push to" in err
+
+
+@pytest.mark.parametrize("text", ["---\nssl4rl: [unclosed\n---\n", "---\nssl4rl:\n  version: 1\n---\n",
+                                  "\x00\x01\x02binary"])
+def test_a_corrupt_card_gets_one_line(tmp_path, run_cli, hub, built_three_shards, text):
+    import shutil
+
+    shutil.copytree(built_three_shards, tmp_path / "d")
+    (tmp_path / "d" / "README.md").write_bytes(text.encode() + b"\xff\xfe")
+    code, err = run_cli("push", tmp_path / "d", REPO)
+    one_line(code, err)
+
+
+def test_a_binary_recipe_gets_one_line(tmp_path, run_cli):
+    (tmp_path / "r.yaml").write_bytes(bytes(range(256)))
+    one_line(*run_cli("build", "--recipe", tmp_path / "r.yaml", "--out", tmp_path / "d"))
+    one_line(*run_cli("build", "rotation", "--recipe", tmp_path / "r.yaml", "--out", tmp_path / "d"))
+
+
+def test_preview_mistakes_get_one_line(tmp_path, run_cli, built_three_shards):
+    one_line(*run_cli("preview", built_three_shards, "--rows", "0", "--out", tmp_path / "x.png"))
+    code, err = run_cli("preview", built_three_shards, "--out", tmp_path / "missing_dir" / "x.png")
+    one_line(code, err)
+    assert "Errno" not in err
+    one_line(*run_cli("preview", built_three_shards, "--out", tmp_path / "x.unknown"))
+
+
+def test_out_that_is_an_existing_file_is_refused(tmp_path, run_cli):
+    (tmp_path / "file").write_text("keep me")
+    code, err = run_cli("build", "rotation", "--limit", "2", "--out", tmp_path / "file", "-q", "--overwrite")
+    one_line(code, err)
+    assert "Errno" not in err
+    assert (tmp_path / "file").read_text() == "keep me"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file"]
+
+
+def predictions_cases(tmp_path):
+    import json
+
+    good = json.dumps({"benchmark": "ssl", "id": "r", "group": "r", "category": "rotation", "question": "q",
+                       "options": {}, "answer": "90", "task": "rotation", "output": "<answer>90</answer>"})
+    return {
+        "truncated": good + "\n" + good[:40],
+        "binary": b"\x00\xff\xfe binary",
+        "wrong-type": json.dumps([1, 2, 3]) + "\n",
+        "wrong-field-type": good.replace('"output": "<answer>90</answer>"', '"output": 90') + "\n",
+        "missing-field": json.dumps({"benchmark": "mmbench", "output": "A"}) + "\n",
+        "empty": "",
+    }
+
+
+@pytest.mark.parametrize("case", ["truncated", "binary", "wrong-type", "wrong-field-type", "missing-field", "empty",
+                                  "missing-file"])
+def test_evaluate_predictions_mistakes_get_one_line(tmp_path, capsys, case):
+    import evaluate
+
+    path = tmp_path / "predictions.jsonl"
+    if case != "missing-file":
+        content = predictions_cases(tmp_path)[case]
+        path.write_bytes(content if isinstance(content, bytes) else content.encode())
+    code = evaluate.main(["--predictions", str(path), "--out", str(tmp_path / "o")])
+    err = capsys.readouterr().err
+    one_line(code, err)
+
+
+def test_evaluate_compare_with_a_missing_folder_gets_one_line(tmp_path, capsys):
+    import evaluate
+
+    (tmp_path / "a").mkdir()
+    code = evaluate.main(["--compare", str(tmp_path / "a"), str(tmp_path / "missing"), "--out", str(tmp_path / "o")])
+    one_line(code, capsys.readouterr().err)

@@ -101,9 +101,58 @@ def write_scores(records: list[dict], out: Path, settings: dict) -> dict:
     return scores
 
 
+FIELDS = {"benchmark": (str,), "group": (str,), "answer": (str,), "output": (str,), "category": (str, type(None))}
+CHOICE_FIELDS = {"options": (dict,)}
+SSL_FIELDS = {"task": (str,)}
+
+
+def read_predictions(path: Path) -> list[dict]:
+    """The records of a predictions.jsonl, each checked for the fields and types scoring reads."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise UserError(f"--predictions {path} is not UTF-8 text (expected a predictions.jsonl from evaluate.py)") from None
+    except OSError as error:
+        raise UserError(f"--predictions {path} cannot be read: {error.strerror or error}") from None
+    records = []
+    for number, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as error:
+            raise UserError(f"--predictions {path}: line {number} is not JSON ({error.msg}); is the file truncated?") from None
+        if not isinstance(record, dict):
+            raise UserError(f"--predictions {path}: line {number} is not a JSON object")
+        fields = {**FIELDS, **(SSL_FIELDS if record.get("benchmark") == "ssl" else CHOICE_FIELDS)}
+        for name, kinds in fields.items():
+            if not isinstance(record.get(name), kinds):
+                wanted = " or ".join("null" if kind is type(None) else kind.__name__ for kind in kinds)
+                raise UserError(f"--predictions {path}: line {number}: field {name!r} must be {wanted}, "
+                                f"got {type(record.get(name)).__name__ if name in record else 'nothing'}")
+        if record["benchmark"] != "ssl" and not all(isinstance(v, str) for v in record["options"].values()):
+            raise UserError(f"--predictions {path}: line {number}: options must map letters to text")
+        records.append(record)
+    if not records:
+        raise UserError(f"--predictions {path} holds no predictions")
+    return records
+
+
+def read_scores(folder: Path) -> dict:
+    try:
+        scores = json.loads((folder / "scores.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        reason = getattr(error, "strerror", None) or str(error).splitlines()[0]
+        raise UserError(f"--compare {folder}: no readable scores.json ({reason})") from None
+    if not isinstance(scores, dict) or not isinstance(scores.get("scores"), dict) \
+            or not isinstance(scores.get("settings"), dict):
+        raise UserError(f"--compare {folder}: scores.json is not one written by evaluate.py")
+    return scores
+
+
 def compare(first: Path, second: Path, out: Path):
     """report.md and compare.png: B minus A, overall and per category, for each benchmark both ran."""
-    a, b = (json.loads((d / "scores.json").read_text()) for d in (first, second))
+    a, b = (read_scores(d) for d in (first, second))
     lines = [f"# {second.name} vs {first.name}", "",
              f"Prompts: A {a['settings'].get('prompt')}, B {b['settings'].get('prompt')}.", "",
              "| benchmark | category | A | B | B - A |", "|---|---|---|---|---|"]
@@ -164,7 +213,7 @@ def main(argv=None) -> int:
             print(f"wrote {args.out / 'report.md'} and {args.out / 'compare.png'}", file=sys.stderr)
             return 0
         if args.predictions:
-            records = [json.loads(line) for line in args.predictions.read_text(encoding="utf-8").splitlines() if line]
+            records = read_predictions(args.predictions)
             settings = {"rescored_from": str(args.predictions)}
         else:
             if not args.model or not args.benchmark:

@@ -63,7 +63,8 @@ class ImageNetSource(TableSource):
                         data = archive.extractfile(member).read()
                         yield self.ref(None, ("tar", str(shard), member.offset_data, member.size), data)
         except (tarfile.TarError, OSError, EOFError) as error:
-            raise UserError(f"source imagenet: {shard} is not a readable tar file ({error or type(error).__name__})") from None
+            reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+            raise UserError(f"source imagenet: {shard} is not a readable tar file ({reason.rstrip(':')})") from None
 
     def read(self, locator):
         if isinstance(locator, Cell):
