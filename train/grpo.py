@@ -25,7 +25,7 @@ from trl import GRPOConfig, ModelConfig, TrlParser, get_peft_config
 
 from ssl4rl_data.rewards import TaskAccuracy, format_reward
 from checks import RunConfigError, check_checkpoint_alignment, check_precision
-from mixture import DatasetSpec, MixtureError, load_one, mix, mixture_counts
+from mixture import DatasetSpec, MixtureError, load_one, mix, mixture_counts, resolve_commit
 from trainer import CheckpointMismatchError, SSL4RLGRPOTrainer
 from vlm import load_processor
 
@@ -124,11 +124,12 @@ def resume_checkpoint(training_args: GRPOConfig) -> str | None:
     return resume
 
 
-def training_mixture(script_args: SSL4RLArguments, specs: list[DatasetSpec], processor, seed: int):
+def training_mixture(script_args: SSL4RLArguments, specs: list[DatasetSpec], processor, seed: int,
+                     commits: list[str | None] | None = None):
     """The mixed dataset and, per dataset, where it came from and how many rows it gave."""
     datasets, records = [], []
-    for spec in specs:
-        dataset, record = load_one(spec, script_args.dataset_split)
+    for spec, commit in zip(specs, commits or [None] * len(specs), strict=True):
+        dataset, record = load_one(spec, script_args.dataset_split, commit)
         record["rows"] = len(dataset)
         if script_args.max_prompt_tokens:
             lengths = prompt_tokens(processor, dataset)
@@ -151,9 +152,10 @@ def training_mixture(script_args: SSL4RLArguments, specs: list[DatasetSpec], pro
 def main(script_args: SSL4RLArguments, training_args: GRPOConfig, model_args: ModelConfig):
     specs = validate(script_args, training_args, model_args)
     resume = resume_checkpoint(training_args)
+    commits = [None if spec.local else resolve_commit(spec) for spec in specs]  # a wrong name fails here, early
     image_kwargs = {"max_pixels": script_args.max_pixels} if script_args.max_pixels else {}
     processor = load_processor(model_args.model_name_or_path, revision=model_args.model_revision, **image_kwargs)
-    dataset, provenance = training_mixture(script_args, specs, processor, training_args.seed)
+    dataset, provenance = training_mixture(script_args, specs, processor, training_args.seed, commits)
     reward_funcs, weights = reward_functions(script_args, dataset)
     training_args.reward_weights = training_args.reward_weights or weights
     training_args.model_init_kwargs = {

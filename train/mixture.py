@@ -59,11 +59,12 @@ def resolve_commit(spec: DatasetSpec) -> str:
         raise MixtureError(f"--dataset_name {spec.name}: cannot reach the Hub ({type(error).__name__})") from None
 
 
-def load_one(spec: DatasetSpec, split: str):
-    """(dataset, provenance) for one spec; the provenance names the resolved Hub commit."""
+def load_one(spec: DatasetSpec, split: str, commit: str | None = None):
+    """(dataset, provenance) for one spec, at `commit` (resolved here when not given) for a Hub dataset."""
     from datasets import load_dataset
 
-    commit = None if spec.local else resolve_commit(spec)
+    if not spec.local and commit is None:
+        commit = resolve_commit(spec)
     try:
         dataset = load_dataset(spec.path, revision=commit, split=split)
     except (ValueError, FileNotFoundError) as error:  # no such split, no data files, a folder that is not a dataset
