@@ -10,10 +10,11 @@
 #               put first on PYTHONPATH; only what the machine's own packages do not satisfy
 #   data        distinct photos made from the bundled sample photos, then real multi-image rotation
 #               and jigsaw datasets built from them with ssl4rl-data
-#   train       benchmarks/train_step.py: GRPO steps of the synthetic Qwen2.5-VL-3B (random weights):
+#   model       train/synthetic_qwen.py --size 3b: a bf16 checkpoint of Qwen2.5-VL-3B with random weights
+#   train       benchmarks/train_step.py: GRPO steps from that checkpoint (beta 0.01, so with TRL's
+#               reference-model pass; from in-memory random weights, beta 0, if the model stage failed):
 #               step time, generated tokens/s per GPU, peak memory, MFU
-#   eval-model  train/synthetic_qwen.py --size 3b: a random bf16 checkpoint for evaluate.py to load
-#   eval        train/evaluate.py --benchmark ssl:... on a few hundred rows: rows/s
+#   eval        train/evaluate.py --benchmark ssl:... on a few hundred rows of that checkpoint: rows/s
 # The whole run stays within GPU_CHECK_SECONDS (default 470 s on the GPU, 600 s with --cpu); the log
 # and the summary go to stdout and, when $OUT is set, to $OUT/gpu_check.log and $OUT/gpu_check_summary.txt.
 #
@@ -147,21 +148,33 @@ for name, dist in installed.items():
     if name in replacing:
         continue
     for text in dist.requires or []:
-        req = Requirement(text)
+        try:
+            req = Requirement(text)
+        except Exception:  # noqa: BLE001 - an unparsable requirement of some unrelated package
+            continue
         if req.specifier and (req.marker is None or req.marker.evaluate({"extra": ""})):
             imposed[canonicalize_name(req.name)] &= req.specifier
             imposers[canonicalize_name(req.name)].append(f"{name} {dist.version} wants {req.specifier}")
 
 
-def requirements(path):
+def metadata(path):
     with zipfile.ZipFile(path) as archive:
         meta = next(n for n in archive.namelist() if n.endswith(".dist-info/METADATA") and n.count("/") == 1)
-        lines = archive.read(meta).decode("utf-8").splitlines()
-    return [Requirement(line.split(":", 1)[1].strip()) for line in lines if line.startswith("Requires-Dist:")]
+        return archive.read(meta).decode("utf-8").splitlines()
+
+
+def requirements(path):
+    return [Requirement(line.split(":", 1)[1].strip()) for line in metadata(path) if line.startswith("Requires-Dist:")]
+
+
+def runs_here(path):  # the wheel's Requires-Python admits this interpreter
+    spec = next((line.split(":", 1)[1].strip() for line in metadata(path) if line.startswith("Requires-Python:")), "")
+    return SpecifierSet(spec).contains(".".join(map(str, sys.version_info[:3])), prereleases=True)
 
 
 def best(name, spec):
-    return max((c for c in carried.get(name, []) if spec.contains(c[0], prereleases=True)), default=None)
+    return max((c for c in carried.get(name, []) if spec.contains(c[0], prereleases=True) and runs_here(c[1])),
+               default=None)
 
 
 # Best effort: a requirement nothing here can meet is reported and the run goes on (the imports
@@ -189,7 +202,9 @@ while queue:
             warnings.append(f"{name}: kept {plan[name][0] if name in plan else have}, though {spec} is wanted "
                             f"({'; '.join(imposers[name]) or 'by the carried packages'}); nothing carried fits")
         else:
-            warnings.append(f"{name}{needs[name]}: not installed and not carried")
+            versions = ", ".join(f"{v}" for v, _ in carried.get(name, [])) or "none"
+            warnings.append(f"{name}{needs[name]}: not installed, and no carried wheel fits Python "
+                            f"{sys.version.split()[0]} (carried for this platform: {versions})")
         continue
     plan[name] = choice
     queue += requirements(choice[1])
@@ -208,8 +223,10 @@ for name, (version, path) in sorted(plan.items()):
     old = installed[name].version if name in installed else "absent"
     print(f"  {name} {version} ({path.name}; this python had: {old})")
 print(f"unpacked {len(plan)} wheels into {site}")
+exit_code = 1 if warnings else 0
 for warning in warnings:
     print(f"  warning: {warning}")
+sys.exit(exit_code)
 PYEOF
 }
 
@@ -235,6 +252,16 @@ make_photos(Path('$WORK/photos'), $count, procs=$procs)" || return 1
     "$PYTHON" -m ssl4rl_data.cli build "$task" --source "folder:$WORK/photos" --out "$WORK/data/$task" \
       --num-proc "$procs" --overwrite || return 1
   done
+}
+
+# train_model ARGS...: train_step.py on the built datasets; from the saved checkpoint with the paper's KL
+# coefficient (beta 0.01, so TRL's reference-model pass runs and is counted) when the model stage wrote
+# one, else from random weights made in memory with beta 0.
+train_model() {
+  local start=()
+  if ls "$WORK/model/"*.safetensors > /dev/null 2>&1; then start=(--model "$WORK/model" --beta 0.01); fi
+  "$PYTHON" "$ROOT/benchmarks/train_step.py" "$@" "${start[@]}" --data "$WORK/data/rotation" "$WORK/data/jigsaw" \
+    --json "$WORK/train.json"
 }
 
 summary() {
@@ -319,20 +346,18 @@ main() {
   fi
   if [ "$MODE" = gpu ]; then
     run_stage data 60 make_data "$WORK/photos" 160 8
-    run_stage train 230 "$PYTHON" "$ROOT/benchmarks/train_step.py" --size 3b --data "$WORK/data/rotation" \
-      "$WORK/data/jigsaw" --steps 5 --warmup 1 --prompts-per-step 16 --num-generations 4 \
-      --max-completion-length 256 --json "$WORK/train.json"
-    run_stage eval-model 60 "$PYTHON" "$ROOT/train/synthetic_qwen.py" --size 3b --out "$WORK/model" \
+    run_stage model 70 "$PYTHON" "$ROOT/train/synthetic_qwen.py" --size 3b --out "$WORK/model" \
       --dtype bfloat16 --device cuda
+    run_stage train 220 train_model --size 3b --steps 5 --warmup 1 --prompts-per-step 16 --num-generations 4 \
+      --max-completion-length 256
     run_stage eval 100 "$PYTHON" "$ROOT/train/evaluate.py" --model "$WORK/model" --out "$WORK/eval" \
       --benchmark "ssl:$WORK/data/rotation" --benchmark "ssl:$WORK/data/jigsaw" --limit 150 \
       --batch-size 32 --max-new-tokens 64 --max-pixels 200704
   else
     run_stage data 60 make_data "$WORK/photos" 8 1
-    run_stage train 200 "$PYTHON" "$ROOT/benchmarks/train_step.py" --size tiny --cpu --data "$WORK/data/rotation" \
-      "$WORK/data/jigsaw" --steps 3 --warmup 1 --prompts-per-step 2 --num-generations 2 \
-      --max-completion-length 8 --max-pixels 12544 --json "$WORK/train.json"
-    run_stage eval-model 60 "$PYTHON" "$ROOT/train/synthetic_qwen.py" --size tiny --out "$WORK/model"
+    run_stage model 60 "$PYTHON" "$ROOT/train/synthetic_qwen.py" --size tiny --out "$WORK/model"
+    run_stage train 200 train_model --size tiny --cpu --steps 3 --warmup 1 --prompts-per-step 2 \
+      --num-generations 2 --max-completion-length 8 --max-pixels 12544
     run_stage eval 100 "$PYTHON" "$ROOT/train/evaluate.py" --model "$WORK/model" --out "$WORK/eval" \
       --benchmark "ssl:$WORK/data/rotation" --benchmark "ssl:$WORK/data/jigsaw" --limit 3 \
       --batch-size 3 --max-new-tokens 8 --max-pixels 12544

@@ -213,7 +213,10 @@ def main(argv=None):
     parser.add_argument("--num-generations", type=int, default=5)
     parser.add_argument("--max-completion-length", type=int, default=512)
     parser.add_argument("--max-pixels", type=int, default=448 * 448)
-    parser.add_argument("--beta", type=float, default=0.0, help="KL coefficient; > 0 adds the reference model's pass.")
+    parser.add_argument("--beta", type=float, default=0.0,
+                        help="KL coefficient; > 0 adds the reference model's pass (and needs --model).")
+    parser.add_argument("--model", help="Train this saved checkpoint (e.g. from train/synthetic_qwen.py) instead of "
+                                        "random weights made in memory; --size is then only a label.")
     parser.add_argument("--use-vllm", action="store_true")
     parser.add_argument("--data", nargs="+", help="Datasets built by ssl4rl-data (default: build rotation and jigsaw here).")
     parser.add_argument("--peak-flops", type=float, default=None, help="Peak bf16 FLOP/s of the GPU (default: by name).")
@@ -229,15 +232,22 @@ def main(argv=None):
     from ssl4rl_data.rewards import TaskAccuracy
 
     work = Path(tempfile.mkdtemp(prefix="ssl4rl-bench-"))
-    folder, config = build_synthetic_qwen(work / "model", args.size, save_weights=False)
+    device = "cpu" if args.cpu else "cuda"
+    dtype = torch.float32 if args.cpu else torch.bfloat16
+    if args.model:  # a saved checkpoint (TRL loads the reference model from its path when --beta > 0)
+        folder = args.model
+        model = Qwen2_5_VLForConditionalGeneration.from_pretrained(folder, dtype=dtype).to(device)
+        config = model.config
+    else:
+        if args.beta > 0:
+            parser.error("--beta > 0 needs --model: TRL loads the reference model from the checkpoint's path")
+        folder, config = build_synthetic_qwen(work / "model", args.size, save_weights=False)
+        with torch.device(device):
+            model = Qwen2_5_VLForConditionalGeneration._from_config(config, dtype=dtype)
     processor = load_processor(str(folder), max_pixels=args.max_pixels)
     data = args.data or build_datasets(work / "data", 12)
     dataset = concatenate_datasets([load_dataset(p, split="train") for p in data]).shuffle(seed=0)
 
-    device = "cpu" if args.cpu else "cuda"
-    dtype = torch.float32 if args.cpu else torch.bfloat16
-    with torch.device(device):
-        model = Qwen2_5_VLForConditionalGeneration._from_config(config, dtype=dtype)
     model.generation_config.eos_token_id = config.text_config.eos_token_id
     model.generation_config.pad_token_id = config.text_config.pad_token_id
     parameters = sum(p.numel() for p in model.parameters())
@@ -306,7 +316,7 @@ def main(argv=None):
     peak = args.peak_flops or next((v for k, v in PEAK_BF16_FLOPS.items() if k in name), None)
     achieved = flops["total"] / step_time
     figures = {
-        "device": name, "size": args.size, "parameters": parameters, "arch": dataclasses.asdict(arch),
+        "device": name, "size": args.size if not args.model else f"{args.size} ({args.model})", "parameters": parameters, "arch": dataclasses.asdict(arch),
         "steps_measured": len(measured), "step_time_s": step_time, "rollout_time_s": rollout_time,
         "completions_per_step": completions_per_step, "mean_completion_tokens": completion,
         "generated_tokens_per_step": generated, "generated_tokens_per_s": generated / step_time,

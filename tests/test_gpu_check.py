@@ -89,7 +89,7 @@ def test_cpu_mode_runs_every_stage_and_prints_the_summary(tmp_path):
     output = result.stdout + result.stderr
     assert result.returncode == 0, output[-4000:]
     summary = output[output.index("ssl4rl GPU check (cpu): summary"):]
-    for stage in ("data", "train", "eval-model", "eval"):
+    for stage in ("data", "model", "train", "eval"):
         assert re.search(rf"\b{stage} ok\b", summary), summary
     assert "install" not in summary.splitlines()[1]  # --cpu uses the current python, installs nothing
     assert number(r"^data\s+rotation (\d+) rows", summary) > 0
@@ -99,6 +99,8 @@ def test_cpu_mode_runs_every_stage_and_prints_the_summary(tmp_path):
     assert number(r"^generated tokens/s\s+([0-9.]+) per GPU", summary) > 0
     assert 0 < number(r"^peak memory\s+([0-9.]+) GiB host RSS", summary) < 24
     assert number(r"^model FLOPs per step\s+([0-9.e+-]+) TFLOP", summary) > 0
+    # Trained from the saved checkpoint with beta 0.01: the reference model's pass ran and is counted.
+    assert number(r"^model FLOPs per step.*reference ([0-9.e+-]+)", summary) > 0
     assert number(r"^achieved\s+([0-9.e+-]+) TFLOP/s", summary) > 0
     assert re.search(r"^MFU\s+n/a", summary, re.MULTILINE)  # no peak FLOP/s for a CPU
     assert number(r"^eval rows/s\s+([0-9.]+)", summary) > 0
