@@ -90,6 +90,7 @@ class BuildResult:
     scans: list[SourceScan]
     seconds: float
     files: dict = field(default_factory=dict)  # data/NAME -> {bytes, sha256}: the card's manifest
+    removed: list = field(default_factory=list)  # stale staging folders of `out` this build removed
 
 
 def shard_bounds(count: int) -> list[tuple[int, int]]:
@@ -276,7 +277,7 @@ def build(
             raise UserError("the sources hold no usable image")
         version = build_version(task, options, scans)
         staging = staging_path(out, version)
-        remove_stale_partials(out, keep=staging)
+        removed = remove_stale_partials(out, keep=staging)
         (staging / "data").mkdir(parents=True, exist_ok=True)
         (staging / ".shards").mkdir(exist_ok=True)
         builder = ShardBuilder(task, sources, items, options, staging)
@@ -292,7 +293,7 @@ def build(
             shutil.rmtree(staging)
             reasons = ", ".join(f"{reason} {n}" for reason, n in sorted(stats.skipped.items()))
             raise UserError(f"no rows: every source image was skipped ({reasons})")
-        result = BuildResult(out=out, version=version, stats=stats, scans=scans, files=files,
+        result = BuildResult(out=out, version=version, stats=stats, scans=scans, files=files, removed=removed,
                              seconds=time.perf_counter() - started)
         if write_card is not None:
             write_card(staging, result)

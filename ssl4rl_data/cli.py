@@ -179,6 +179,9 @@ def _print_summary(result):
                f"in {result.seconds:.1f} s, {rate:.1f} rows/s", err=True)
     if stats.skipped:
         click.echo("skipped: " + ", ".join(f"{reason} {n}" for reason, n in sorted(stats.skipped.items())), err=True)
+    if result.removed:
+        click.echo(f"removed {len(result.removed)} stale partial build(s) of {result.out} (left by interrupted "
+                   f"builds of other inputs): {', '.join(p.name for p in result.removed)}", err=True)
     duplicates = sum(scan.duplicates for scan in result.scans)
     if duplicates:
         click.echo(f"duplicate images dropped: {duplicates}", err=True)

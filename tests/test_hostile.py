@@ -585,3 +585,66 @@ def test_evaluate_compare_with_a_missing_folder_gets_one_line(tmp_path, capsys):
     (tmp_path / "a").mkdir()
     code = evaluate.main(["--compare", str(tmp_path / "a"), str(tmp_path / "missing"), "--out", str(tmp_path / "o")])
     one_line(code, capsys.readouterr().err)
+
+
+def test_a_huge_file_named_jpg_is_skipped_unread(tmp_path, two_photos):
+    with open(two_photos / "huge.jpg", "wb") as handle:
+        handle.truncate(3 << 30)  # sparse: 3 GB on paper
+    code, err = cli_process("build", "rotation", "--source", f"folder:{two_photos}", "--out", tmp_path / "d", "-q",
+                            memory=3 << 30)
+    assert code == 0, err
+    assert card(tmp_path / "d")["skipped"] == {"file-too-large": 1}
+
+
+def test_a_huge_tsv_row_is_skipped_with_bounded_memory(tmp_path):
+    tsv = write_tsv(tmp_path / "MMBench_DEV_EN.tsv", QUESTIONS[:2])
+    with open(tsv, "ab") as handle:
+        handle.write(b"7\tq\ta\tb\tA\tc\t")
+        handle.truncate(handle.tell() + (2 << 30))  # a 2 GB cell
+    code, err = cli_process("build", "rotation", "--source", f"mmbench:{tsv}", "--out", tmp_path / "d", "-q",
+                            memory=3 << 30, timeout=120)
+    assert code == 0, err
+    assert card(tmp_path / "d")["skipped"] == {"row-too-large": 1} and len(read_rows(tmp_path / "d")) == 2
+
+
+# --- Also ---------------------------------------------------------------------------------------------
+
+
+def hf_layouts(root):
+    import benchmark_files as bf
+    from datasets import Dataset, DatasetDict, Features, Image as ImageFeature
+
+    images = [{"bytes": bf.encoded(bf.photo(i)), "path": None} for i in range(3)]
+    dataset = Dataset.from_dict({"image": images, "label": [0, 1, 0]}, features=Features(
+        {"image": ImageFeature(), "label": __import__("datasets").Value("int64")}))
+    (root / "folder" / "train").mkdir(parents=True)
+    for index in range(3):
+        bf.photo(index).save(root / "folder" / "train" / f"{index}.png")
+    dataset.to_parquet(root / "one.parquet")
+    DatasetDict({"train": dataset}).save_to_disk(str(root / "saved_dict"))
+    dataset.save_to_disk(str(root / "saved"))
+
+
+@pytest.mark.parametrize("layout", ["folder", "one.parquet", "saved_dict", "saved"])
+def test_hf_reads_local_layouts(tmp_path, run_cli, layout):
+    hf_layouts(tmp_path)
+    code, err = run_cli("build", "rotation", "--source", f"hf:{tmp_path / layout}", "--out", tmp_path / "d", "-q")
+    assert code == 0, err
+    assert len(read_rows(tmp_path / "d")) == 3
+
+
+def test_hf_names_the_layouts_it_takes(tmp_path, run_cli):
+    (tmp_path / "notes.txt").write_text("no images")
+    code, err = run_cli("build", "rotation", "--source", f"hf:{tmp_path / 'notes.txt'}", "--out", tmp_path / "d", "-q")
+    one_line(code, err)
+    assert "save_to_disk" in err
+
+
+def test_stale_partial_folders_are_removed(tmp_path, two_photos, run_cli):
+    stale = tmp_path / ".d.partial-0123456789abcdef"
+    (stale / "data").mkdir(parents=True)
+    (stale / "data" / "train-00000-of-00001.parquet").write_bytes(b"old inputs")
+    code, err = run_cli("build", "rotation", "--source", f"folder:{two_photos}", "--out", tmp_path / "d", "-q")
+    assert code == 0, err
+    assert not stale.exists() and "removed 1 stale partial build(s)" in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["d", "photos"]
