@@ -114,6 +114,30 @@ def test_user_mistakes_end_in_one_line(capsys, hub, tiny_model, datasets_two_tas
     assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
 
 
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float32], ids=str)
+def test_bf16_weights_lose_most_adamw_updates_at_the_paper_learning_rate(tiny_model, dtype):
+    # Why check_precision exists: the same 3 AdamW steps at lr 1e-6 move almost no bf16 weight.
+    from transformers import AutoModelForImageTextToText
+
+    torch.manual_seed(0)
+    model = AutoModelForImageTextToText.from_pretrained(tiny_model, dtype=dtype)
+    params = dict(model.named_parameters())
+    start = {k: v.detach().clone() for k, v in params.items()}
+    touched = {k: torch.zeros_like(v, dtype=torch.bool) for k, v in params.items()}
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-6, weight_decay=0.01)
+    ids = torch.randint(0, 256, (2, 32))
+    for _ in range(3):
+        model(input_ids=ids, labels=ids).loss.backward()
+        for name, param in params.items():
+            if param.grad is not None:  # the vision tower sees no image here
+                touched[name] |= param.grad != 0
+        optimizer.step()
+        optimizer.zero_grad()
+    changed = sum(((p.detach() != start[k]) & touched[k]).sum().item() for k, p in params.items())
+    share = changed / sum(t.sum().item() for t in touched.values())
+    assert share < 0.1 if dtype == torch.bfloat16 else share > 0.99
+
+
 def test_bf16_weights_are_accepted_with_lora_or_sharded_fp32_masters(monkeypatch):
     from types import SimpleNamespace as NS
 
