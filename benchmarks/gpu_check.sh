@@ -256,10 +256,10 @@ make_photos(Path('$WORK/photos'), $count, procs=$procs)" || return 1
 
 # train_model ARGS...: train_step.py on the built datasets; from the saved checkpoint with the paper's KL
 # coefficient (beta 0.01, so TRL's reference-model pass runs and is counted) when the model stage wrote
-# one, else from random weights made in memory with beta 0.
+# one (exit 0), else from random weights made in memory with beta 0.
 train_model() {
   local start=()
-  if ls "$WORK/model/"*.safetensors > /dev/null 2>&1; then start=(--model "$WORK/model" --beta 0.01); fi
+  if grep -q "^model	0	" "$WORK/stages.tsv"; then start=(--model "$WORK/model" --beta 0.01); fi
   "$PYTHON" "$ROOT/benchmarks/train_step.py" "$@" "${start[@]}" --data "$WORK/data/rotation" "$WORK/data/jigsaw" \
     --json "$WORK/train.json"
 }

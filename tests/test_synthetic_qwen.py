@@ -41,6 +41,16 @@ def test_tiny_model_is_written_and_loads(tmp_path):
         assert torch.equal(a, b), name
 
 
+def test_bfloat16_weights(tmp_path):
+    import torch
+    from safetensors.torch import load_file
+
+    result = run("--size", "tiny", "--out", tmp_path / "bf16", "--dtype", "bfloat16")
+    assert result.returncode == 0, result.stderr
+    weights = load_file(str(tmp_path / "bf16" / "model.safetensors"))
+    assert {tensor.dtype for tensor in weights.values()} == {torch.bfloat16}
+
+
 def test_no_weights_writes_the_3b_config_only(tmp_path):
     result = run("--size", "3b", "--out", tmp_path / "cfg", "--no-weights")
     assert result.returncode == 0, result.stderr
