@@ -191,6 +191,28 @@ def _peak_memory_gib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # KiB on Linux
 
 
+def processor_for(folder: str, max_pixels: int):
+    """train/vlm.py's processor; where its fallback cannot load (transformers 5.17 without torchvision, as
+    on the GPU machine, where AutoImageProcessor itself needs torchvision) the same image-only processor
+    built from the PIL image processor class directly."""
+    from vlm import PROCESSORS, _chat_template, image_only, load_processor
+
+    try:
+        return load_processor(folder, max_pixels=max_pixels)
+    except ImportError:
+        from transformers import AutoTokenizer
+        from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import Qwen2VLImageProcessorPil
+
+        tokenizer = AutoTokenizer.from_pretrained(folder)
+        processor = image_only(PROCESSORS["qwen2_5_vl"])(
+            image_processor=Qwen2VLImageProcessorPil.from_pretrained(folder, max_pixels=max_pixels),
+            tokenizer=tokenizer, chat_template=_chat_template(folder, tokenizer))
+        processor.tokenizer.padding_side = "left"
+        print("train/vlm.py could not load the processor (no torchvision); built it from the PIL image processor",
+              flush=True)
+        return processor
+
+
 def build_datasets(folder: Path, images: int) -> list[str]:
     from ssl4rl_data.cli import main
 
@@ -227,7 +249,6 @@ def main(argv=None):
     from synthetic_qwen import build_synthetic_qwen
     from transformers import Qwen2_5_VLForConditionalGeneration
     from trl import GRPOConfig, GRPOTrainer
-    from vlm import load_processor
 
     from ssl4rl_data.rewards import TaskAccuracy
 
@@ -244,7 +265,7 @@ def main(argv=None):
         folder, config = build_synthetic_qwen(work / "model", args.size, save_weights=False)
         with torch.device(device):
             model = Qwen2_5_VLForConditionalGeneration._from_config(config, dtype=dtype)
-    processor = load_processor(str(folder), max_pixels=args.max_pixels)
+    processor = processor_for(str(folder), args.max_pixels)
     data = args.data or build_datasets(work / "data", 12)
     dataset = concatenate_datasets([load_dataset(p, split="train") for p in data]).shuffle(seed=0)
 
