@@ -62,7 +62,12 @@ def _load(path: str, revision: str | None, **image_kwargs):
     if model_type not in PROCESSORS:
         raise ValueError(f"{path}: no image-only fallback for model type {model_type!r} (supported: {', '.join(PROCESSORS)})")
     tokenizer = AutoTokenizer.from_pretrained(path, revision=revision)
-    image_processor = AutoImageProcessor.from_pretrained(path, revision=revision, backend="pil", **image_kwargs)
+    try:
+        image_processor = AutoImageProcessor.from_pretrained(path, revision=revision, backend="pil", **image_kwargs)
+    except ImportError:  # transformers before 5.23 (5.17 on the GPU machine): the Auto class itself needs torchvision
+        from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import Qwen2VLImageProcessorPil
+
+        image_processor = Qwen2VLImageProcessorPil.from_pretrained(path, revision=revision, **image_kwargs)
     return image_only(PROCESSORS[model_type])(image_processor=image_processor, tokenizer=tokenizer,
                                              chat_template=_chat_template(path, tokenizer))
 
