@@ -17,6 +17,7 @@ from pathlib import Path
 from huggingface_hub import CommitOperationAdd, CommitOperationDelete, HfApi, get_token, hf_hub_download
 from huggingface_hub.errors import HfHubHTTPError
 
+from .build import file_record
 from .card import read_provenance, render_card
 from .errors import UserError
 
@@ -62,8 +63,6 @@ def check_repo_id(repo_id: str) -> None:
         validate_repo_id(repo_id)
     except HFValidationError as error:
         raise UserError(f"invalid repo id {repo_id!r}: {_first_line(error)}") from None
-    if repo_id.count("/") != 1:
-        raise UserError(f"invalid repo id {repo_id!r}: expected NAMESPACE/NAME")
 
 
 FORBIDDEN_IN_REFS = re.compile(r"[\x00-\x20\x7f~^:?*\[\\]|\.\.|@\{|//")
@@ -120,8 +119,6 @@ def verified_data_files(folder: Path, record: dict) -> list[tuple[str, Path, dic
     for name, entry in sorted(manifest.items()):
         if name not in found or not isinstance(entry, dict):
             raise UserError(f"{folder}: {name}, written by its build, is missing; refusing to push")
-        from .build import file_record
-
         if file_record(found[name]) != {"bytes": entry.get("bytes"), "sha256": entry.get("sha256")}:
             raise UserError(f"{folder}: {name} is not the file its build wrote (size or SHA-256 differ); "
                             "refusing to push")

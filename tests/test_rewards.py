@@ -1,6 +1,7 @@
 """Rewards: golden cases per task, and fuzzed text that must never raise or leave [0, 1]."""
 
 import itertools
+import re
 
 import pytest
 from hypothesis import given, settings
@@ -93,3 +94,28 @@ def test_jigsaw_credit_only_for_permutations(numbers):
 def test_extract_answer_finds_what_was_wrapped(text):
     if "</answer>" not in text:
         assert extract_answer(f"<answer>{text}</answer>") == text.strip()
+
+
+OLD_ANSWER = re.compile(r"<answer>(.*?)</answer>", re.DOTALL)
+OLD_FORMAT = re.compile(r"\s*<think>.*?</think>\s*<answer>.*?</answer>\s*", re.DOTALL)
+PIECES = st.sampled_from(["<think>", "</think>", "<answer>", "</answer>", " ", "\n", "a", "9", "<", ">", "/"])
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(PIECES, max_size=14).map("".join))
+def test_linear_checks_agree_with_the_reference_regexes(text):
+    """The linear-time extraction and format check decide exactly what the regexes they replace decided."""
+    match = OLD_ANSWER.search(text)
+    assert extract_answer(text) == (match.group(1).strip() if match else None)
+    assert format_reward([text]) == [1.0 if OLD_FORMAT.fullmatch(text) else 0.0]
+
+
+def test_format_and_extraction_edge_cases():
+    assert extract_answer("<answer>a<answer>b</answer>") == "a<answer>b"
+    assert extract_answer("x</answer><answer> 7 </answer>") == "7"
+    assert extract_answer("<answer>open") is None
+    shapes = ["<think>a</think>\n<answer>b</answer>", " <think></think><answer></answer> ",
+              "<think>a</think> x <answer>b</answer>", "<think>a</think><answer>b</answer> more",
+              "<think>a</think></think> <answer>b</answer><answer>c</answer>", "<think></answer>",
+              "<think>a<answer>b</answer>", "<think>x</think> <answer>y"]
+    assert format_reward(shapes) == [1.0, 1.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0]
