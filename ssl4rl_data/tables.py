@@ -2,17 +2,14 @@
 
 A `Table` streams `(row_number, {column: value})` for the columns asked for (image and id columns
 only: label columns are never read) and fetches one cell again by row number, so a source can hand
-out light references and re-read an image in any worker. Formats: VLMEvalKit TSV (base64 cells,
+out light references and re-read an image in any worker. Formats: VLMEvalKit TSV (`tsv.py`: base64 cells,
 quoted multi-line fields), parquet files and Hub-layout folders of them, and `save_to_disk` folders.
 """
 
 import base64
 import binascii
-import csv
-import io
 import os
 import re
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
@@ -21,11 +18,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from .errors import UserError
-from .files import DEFAULT_MAX_FILE_BYTES
 from .images import content_digest
 from .source import ImageRef, Source
+from .tsv import TsvTable
 
-csv.field_size_limit(sys.maxsize)  # base64 image cells are megabytes long
 BATCH_ROWS = 64
 SPLIT_FROM_NAME = re.compile(r"^([A-Za-z]+)(?:[-_.]\d|$)")
 KNOWN_SPLITS = ("train", "dev", "val", "validation", "test")
@@ -120,113 +116,6 @@ class ArrowTable(Table):
 
     def cell(self, row, column):
         return self.dataset.select_columns([column])[row:row + 1].column(0)[0].as_py()
-
-
-class TsvTable(Table):
-    """A VLMEvalKit TSV, read as pandas writes it: tab-separated, a field quoted only when it is quoted
-    whole (it starts with `"`, `""` inside is one quote, and it may span lines); a quote inside an
-    unquoted field (`5" screen`) is a plain character. A row that cannot be read (a wrong number of
-    fields, or more than `max_record_bytes`) is reported to `on_skip` and left out, never merged into
-    its neighbours. Non-UTF-8 bytes are replaced. Records are found by byte offset, so a row can be
-    re-read without a scan."""
-
-    max_record_bytes = DEFAULT_MAX_FILE_BYTES
-    on_skip = staticmethod(lambda reason: None)
-
-    def __init__(self, path: Path, split, config):
-        super().__init__(path.name, split, config)
-        self.path = path
-        self.offsets: dict[int, int] = {}
-        with open(path, "rb") as handle:
-            self._header = self._parse(self._record(handle) or b"")
-
-    @property
-    def columns(self):
-        return self._header
-
-    def rows(self, columns):
-        wanted = [self._header.index(c) for c in columns]
-        with open(self.path, "rb") as handle:
-            self._record(handle)
-            number = 0
-            while True:
-                offset = handle.tell()
-                fields = self._row(handle)
-                if fields is None:
-                    return
-                if isinstance(fields, str):
-                    self.on_skip(fields)
-                    continue
-                self.offsets[number] = offset
-                yield number, {name: fields[i] for name, i in zip(columns, wanted)}
-                number += 1
-
-    def cell(self, row, column):
-        with open(self.path, "rb") as handle:
-            handle.seek(self.offsets[row])
-            return self._row(handle)[self._header.index(column)]
-
-    def _row(self, handle) -> list[str] | str | None:
-        """The next row's fields; a skip reason for a row that cannot be read; None at the end. Blank
-        lines are passed over."""
-        while True:
-            start = handle.tell()
-            record = self._record(handle)
-            if record is None:
-                return None
-            if record is TOO_LARGE:
-                return "row-too-large"
-            if record.strip():
-                break
-        fields = self._parse(record)
-        if len(fields) != len(self._header) and record.count(b"\n") > 1:
-            # A field that opened a quote and never closed it properly swallowed the following lines:
-            # read the first line alone, its quotes as plain characters, and go on from the next line.
-            handle.seek(start)
-            line = handle.readline()
-            fields = next(csv.reader([line.decode("utf-8", "replace").rstrip("\r\n")], delimiter="\t",
-                                     quoting=csv.QUOTE_NONE))
-        return fields if len(fields) == len(self._header) else "unreadable-row"
-
-    def _record(self, handle):
-        """One record's bytes (lines are joined while a quoted field is open); TOO_LARGE past the limit
-        (the rest of its line is passed over); None at the end of the file."""
-        limit = self.max_record_bytes
-        record = handle.readline(limit + 1)
-        if not record:
-            return None
-        position, quoted = 0, False
-        while True:
-            if len(record) > limit:
-                while record and not record.endswith(b"\n"):
-                    record = handle.readline(1 << 20)
-                return TOO_LARGE
-            if quoted:  # find the closing quote: a '"' not followed by another
-                end = record.find(b'"', position)
-                while end >= 0 and record[end + 1:end + 2] == b'"':
-                    end = record.find(b'"', end + 2)
-                if end < 0:
-                    line = handle.readline(limit + 1 - len(record))
-                    if not line:
-                        return record
-                    position, record = len(record), record + line
-                    continue
-                quoted, position = False, end + 1
-            elif record[position:position + 1] == b'"':  # a field quoted whole
-                quoted, position = True, position + 1
-                continue
-            tab = record.find(b"\t", position)
-            if tab < 0:
-                return record
-            position = tab + 1
-
-    @staticmethod
-    def _parse(record: bytes) -> list[str]:
-        text = record.decode("utf-8", "replace")
-        return next(csv.reader(io.StringIO(text), delimiter="\t")) if text.strip() else []
-
-
-TOO_LARGE = object()
 
 
 def split_of(path: Path, root: Path) -> tuple[str | None, str | None]:

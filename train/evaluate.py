@@ -35,8 +35,8 @@ import json
 import sys
 from pathlib import Path
 
-from eval_data import (headline, multiple_choice_prompt, read_imagenet, read_mmbench, read_seedbench, read_ssl,
-                       score_predictions)
+from eval_data import multiple_choice_prompt, read_imagenet, read_mmbench, read_seedbench, read_ssl
+from scoring import headline, score_predictions
 
 from ssl4rl_data.errors import UserError
 
