@@ -50,10 +50,11 @@ class Rotation(Task):
             inner = int(side / math.sqrt(2)) // 16 * 16
             if inner < MIN_SIDE:
                 raise SkipImage("too-small")
-            views = [_rotate_inner(square, 0, inner), _rotate_inner(square, angle, inner)]
+            base = base_angle(self.config.step, rng)
+            views = [_rotate_inner(square, base, inner), _rotate_inner(square, base + angle, inner)]
         angle_list = ", ".join(map(str, self.angles))
         question = (
-            "The first image is an original picture. The second image is the same picture rotated "
+            "The first image is a picture. The second image is the same picture rotated "
             f"counter-clockwise by one of these angles: {angle_list} degrees. By how many degrees "
             "counter-clockwise was the second image rotated relative to the first? Answer with the number only. "
             + ANSWER_FORMAT.format(example=self.angles[1])
@@ -78,20 +79,38 @@ _TRANSPOSE = {
 }
 
 
-def _rotate_inner(square: Image.Image, angle: int, inner: int) -> Image.Image:
-    """Rotate `square` counter-clockwise by `angle` and keep the centred `inner` square.
+def base_angle(step: int, rng) -> float:
+    """The angle of the first view under a fine step: a tilt of 20-50% of g = gcd(step, 90) degrees
+    either way, so every view angle (base + a multiple of step) sits 20-80% of g away from the
+    multiples of 90.
+
+    Resampling blurs a view by an amount that depends on where the samples fall between pixels. At a
+    multiple of 90 they fall all in one place (no blur at 0, a strong one at a half-pixel offset); at
+    other angles they spread over every offset and the blur averages out to the same amount. When
+    the first view was the only one at a multiple of 90, sharpness told odd multiples of 45 from the
+    rest (AUC 0.98, tests/test_validity.py); with both views tilted it does not (AUC about 0.5).
+
+    >>> import numpy as np
+    >>> sorted({round(abs(base_angle(45, np.random.default_rng(s))) // 9) for s in range(200)})
+    [1, 2]
+    """
+    g = math.gcd(step, 90)
+    tilt = float(rng.uniform(0.2 * g, 0.5 * g))
+    return tilt if rng.random() < 0.5 else -tilt
+
+
+def _rotate_inner(square: Image.Image, angle: float, inner: int) -> Image.Image:
+    """Rotate `square` counter-clockwise by `angle` about its centre and keep the centred `inner` square.
 
     `inner` <= side/sqrt(2) lies inside the rotated content for every angle, so no corner is ever
-    filled. Every view, 0 degrees included, is resampled at half-pixel offsets, so sharpness does not
-    tell a multiple of 90 from other angles.
+    filled. Pillow samples output pixel (x, y) at its centre (x + 0.5, y + 0.5), so the centres here
+    are side/2 and inner/2 exactly: a rotation by 90 moves no pixel off the grid.
     """
     radians = math.radians(angle)
     cos, sin = math.cos(radians), math.sin(radians)
     centre_in, centre_out = square.width / 2, inner / 2
-    shift = 0.5  # half a pixel: interpolate every view
-    # Output pixel (x, y) samples the input at R(-angle) (x - c_out) + c_in (y axis points down).
+    # Output point p samples the input at R(-angle) (p - c_out) + c_in (y axis points down).
     a, b, d, e = cos, -sin, sin, cos
-    c = centre_in - a * (centre_out - shift) - b * (centre_out - shift)
-    f = centre_in - d * (centre_out - shift) - e * (centre_out - shift)
+    c = centre_in - a * centre_out - b * centre_out
+    f = centre_in - d * centre_out - e * centre_out
     return square.transform((inner, inner), Image.Transform.AFFINE, (a, b, c, d, e, f), Image.Resampling.BICUBIC)
-

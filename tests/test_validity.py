@@ -1,0 +1,66 @@
+"""Blind tests (issue 21): a cue that is not the task's own content tells answers apart no better than chance.
+
+Each test makes samples from real photo crops (tests/blind.py), computes a statistic a shortcut would
+use, and checks its AUC, or a logistic regression's accuracy cross-validated by source picture, against
+chance with a 95% interval from a bootstrap over pictures. The figures before each fix are in the
+test's docstring (measured on the same samples with the code before issue 21).
+"""
+
+import numpy as np
+import pytest
+
+from blind import auc_with_ci, grouped_cv_accuracy, photo_crops
+from ssl4rl_data.images import decode, encode, sample_rng
+from ssl4rl_data.tasks.rotation import Rotation, RotationConfig
+
+
+@pytest.fixture(scope="module")
+def crops():
+    return photo_crops(8)
+
+
+def high_frequency_ratio(view) -> float:
+    """log(spectral energy at 0.25-0.5 cycles/px / energy at 0.05-0.25) inside the inscribed disc, under a
+    radial window: a rotation-invariant sharpness measure that sees the same content at every angle."""
+    grey = np.asarray(view.convert("L"), np.float32)
+    side = grey.shape[0]
+    yy, xx = np.mgrid[:side, :side] - (side - 1) / 2
+    radius = np.hypot(xx, yy) / (0.45 * side)
+    window = np.where(radius < 1, 0.5 + 0.5 * np.cos(np.pi * np.clip(radius, 0, 1)), 0.0)
+    power = np.abs(np.fft.fftshift(np.fft.fft2((grey - grey[radius < 1].mean()) * window))) ** 2
+    frequency = np.fft.fftshift(np.fft.fftfreq(side))
+    ring = np.hypot(*np.meshgrid(frequency, frequency))
+    return float(np.log(power[(ring > 0.25) & (ring < 0.5)].sum() / power[(ring > 0.05) & (ring <= 0.25)].sum()))
+
+
+def test_rotation_fine_step_sharpness_does_not_tell_the_angle(crops):
+    """Before: the first view was always resampled at 0 degrees (half-pixel offsets: the strongest blur),
+    so the second was sharper exactly for odd multiples of 45: AUC 0.98 [0.96, 1.00]; a regression on
+    both views' sharpness got 0.95 [0.90, 0.99] on odd-vs-even (chance 0.52) and 0.31 [0.28, 0.34] on the
+    8-way angle (chance 0.18). Now both views are tilted off the multiples of 90: AUC 0.53 [0.42, 0.62],
+    regressions 0.41 and 0.14, at chance.
+
+    What remains by design: for 0/90/180/270 the two views are exact 90-degree re-orderings of one
+    another's pixels, and for odd multiples of 45 they are not, so the *absolute* difference of the
+    views' sharpness still separates the two groups (AUC 0.87). That is pixel matching, the task's own
+    content comparison; no single view, and no signed comparison, says which group a row is in."""
+    task = Rotation(RotationConfig(step=45))
+    sharpness, odd, answers, groups = [], [], [], []
+    for index, (picture, image) in enumerate(crops):
+        for seed in range(2):
+            sample = task.make(image, sample_rng(seed, "rotation", f"{picture}{index}"), None)
+            first, second = (high_frequency_ratio(decode(encode(view, "jpeg"))) for view in sample.images)
+            sharpness.append([first, second, second - first])
+            odd.append(int(sample.answer) % 90 != 0)
+            answers.append(int(sample.answer) // 45)
+            groups.append(picture)
+    sharpness, odd = np.array(sharpness), np.array(odd)
+    value, low, high = auc_with_ci(sharpness[:, 2], odd, groups)
+    print(f"second-minus-first sharpness, odd vs even multiples of 45: AUC {value:.3f} [{low:.3f}, {high:.3f}]")
+    assert low < 0.5 < high and value < 0.6
+    accuracy, low, high, chance = grouped_cv_accuracy(sharpness, odd.astype(int), groups)
+    print(f"regression on both views' sharpness, odd vs even: {accuracy:.3f} [{low:.3f}, {high:.3f}], chance {chance:.3f}")
+    assert low < chance + 0.02 and accuracy < chance + 0.08
+    accuracy, low, high, chance = grouped_cv_accuracy(sharpness, np.array(answers), groups)
+    print(f"regression on both views' sharpness, 8-way angle: {accuracy:.3f} [{low:.3f}, {high:.3f}], chance {chance:.3f}")
+    assert low < chance and accuracy < chance + 0.05
