@@ -21,7 +21,7 @@ import trainer  # noqa: E402
 from test_train import grpo, weights  # noqa: E402
 from vlm import load_processor  # noqa: E402
 
-VARYING = ["--extra_reward_funcs", "tests.varying_reward.token_sum_reward"]
+VARYING = ["--extra_reward_funcs", f"{ROOT / 'tests' / 'varying_reward.py'}:token_sum_reward"]
 
 
 @pytest.mark.parametrize("module", [checks, mixture, paper_settings, trainer], ids=lambda m: m.__name__)
@@ -83,7 +83,7 @@ def test_epoch_shuffles_are_drawn_per_epoch_not_from_one_running_generator():
     assert list(plain) == orders[0]  # epoch 0 is TRL's own order: fresh runs are unchanged
 
 
-def run_cli(capsys, *args):
+def grpo_cli(capsys, *args):
     """grpo.py's command line in-process: (exit code, stderr)."""
     with pytest.raises(SystemExit) as exit_info:
         grpo_script.cli([str(a) for a in args])
@@ -104,11 +104,13 @@ BASE = ["--config", ROOT / "recipes/train/tiny_cpu.yaml", "--output_dir", "/tmp/
                                               "--steps_per_generation", "2"], "not a multiple of the 2 optimizer updates"),
     ("resume with nothing saved", ["--dataset_name", "{rot}", "--resume_from_checkpoint", "true"], "no checkpoint-* folder"),
     ("batch", ["--dataset_name", "{rot}", "--per_device_train_batch_size", "3"], "divisible"),
+    ("reward file", ["--dataset_name", "{rot}", "--extra_reward_funcs", "rewards/mine.py:score"], "cannot load it"),
+    ("reward module", ["--dataset_name", "{rot}", "--extra_reward_funcs", "no_such_module.score"], "cannot load it"),
 ])
 def test_user_mistakes_end_in_one_line(capsys, hub, tiny_model, datasets_two_tasks, case, args, message):
     paths = {"rot": datasets_two_tasks[0], "jig": datasets_two_tasks[1]}
     args = [str(a).format(**paths) for a in args]
-    code, err = run_cli(capsys, *BASE, "--model_name_or_path", tiny_model, *args)
+    code, err = grpo_cli(capsys, *BASE, "--model_name_or_path", tiny_model, *args)
     assert code == 2 and message in err, err
     assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
 
@@ -178,6 +180,20 @@ def test_weights_hold_exactly_after_each_dataset_drops_its_over_long_prompts(tmp
     counts = {task: dataset["task"].count(task) for task in set(dataset["task"])}
     assert counts == {"rotation": 5, "rotation-b": 10}  # 1:2 exactly, counted on the rows kept
     assert [r["rows_kept"] for r in records] == [5, 3] and [r["rows_in_mixture"] for r in records] == [5, 10]
+
+
+def test_local_folders_load_their_own_rows_whatever_their_name(tmp_path, run_cli):
+    # `datasets` caches a folder by its card's relative patterns: a/jigsaw would load b/jigsaw's rows, and a folder
+    # rebuilt in place its old ones.
+    for folder, grid in (("a", "2"), ("b", "3")):
+        assert run_cli("build", "jigsaw", "--grid", grid, "--limit", "3", "--out", tmp_path / folder / "jigsaw", "-q")[0] == 0
+    tiles = {folder: len(mixture.load_one(mixture.DatasetSpec.parse(str(tmp_path / folder / "jigsaw")), "train")[0][0]["images"])
+             for folder in ("a", "b")}
+    assert tiles == {"a": 4, "b": 9}
+    run_cli("build", "jigsaw", "--grid", "2x3", "--limit", "3", "--out", tmp_path / "b" / "jigsaw", "-q", "--overwrite")
+    assert len(mixture.load_one(mixture.DatasetSpec.parse(str(tmp_path / "b" / "jigsaw")), "train")[0][0]["images"]) == 6
+    with pytest.raises(mixture.MixtureError, match="no data/test-"):
+        mixture.load_one(mixture.DatasetSpec.parse(str(tmp_path / "a" / "jigsaw")), "test")
 
 
 def test_mixture_is_exact_and_seeded():

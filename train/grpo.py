@@ -11,6 +11,7 @@ logged as `rewards/<task>/mean`.
 """
 
 import importlib
+import importlib.util
 import io
 import json
 import os
@@ -48,7 +49,8 @@ class SSL4RLArguments:
     format_reward_weight: float = field(
         default=0.0, metadata={"help": "Weight of the <think>/<answer> format reward (0: not used, as in the paper)."})
     extra_reward_funcs: list[str] = field(
-        default_factory=list, metadata={"help": "More reward functions by dotted import path (module.function)."})
+        default_factory=list,
+        metadata={"help": "More reward functions: package.module.function (importable) or path/to/file.py:function."})
     max_pixels: int | None = field(default=None, metadata={"help": "Image processor max_pixels (fewer image tokens)."})
     max_prompt_tokens: int | None = field(
         default=None,
@@ -87,12 +89,28 @@ def reward_functions(args: SSL4RLArguments, dataset) -> tuple[list, list[float]]
     if args.format_reward_weight:
         funcs.append(format_reward)
         weights.append(args.format_reward_weight)
-    for dotted in args.extra_reward_funcs:
-        module, _, name = dotted.rpartition(".")
-        sys.path.insert(0, os.getcwd())
-        funcs.append(getattr(importlib.import_module(module), name))
-        weights.append(1.0)
+    funcs += [load_reward_function(spec) for spec in args.extra_reward_funcs]
+    weights += [1.0] * len(args.extra_reward_funcs)
     return funcs, weights
+
+
+def load_reward_function(spec: str):
+    """`package.module.function` (importable) or `path/to/file.py:function` (a file, wherever the run starts)."""
+    try:
+        if ":" in spec:
+            path, _, name = spec.rpartition(":")
+            module_spec = importlib.util.spec_from_file_location(Path(path).stem, path)
+            if module_spec is None or not Path(path).is_file():
+                raise FileNotFoundError(path)
+            module = importlib.util.module_from_spec(module_spec)
+            module_spec.loader.exec_module(module)
+        else:
+            module_name, _, name = spec.rpartition(".")
+            module = importlib.import_module(module_name)
+        return getattr(module, name)
+    except (ImportError, FileNotFoundError, AttributeError, ValueError) as error:
+        raise RunConfigError(f"--extra_reward_funcs {spec}: cannot load it ({type(error).__name__}: {error}); "
+                             "give module.function or path/to/file.py:function") from None
 
 
 def validate(script_args: SSL4RLArguments, training_args: GRPOConfig, model_args: ModelConfig) -> list[DatasetSpec]:
@@ -105,6 +123,8 @@ def validate(script_args: SSL4RLArguments, training_args: GRPOConfig, model_args
     if script_args.dataset_weights is not None and any(w <= 0 for w in script_args.dataset_weights):
         raise MixtureError("--dataset_weights must all be positive")
     specs = [DatasetSpec.parse(name) for name in script_args.dataset_name]
+    for spec in script_args.extra_reward_funcs:
+        load_reward_function(spec)
     check_precision(training_args, model_args)
     check_checkpoint_alignment(training_args)
     return specs

@@ -66,7 +66,10 @@ def load_one(spec: DatasetSpec, split: str, commit: str | None = None):
     if not spec.local and commit is None:
         commit = resolve_commit(spec)
     try:
-        dataset = load_dataset(spec.path, revision=commit, split=split)
+        if spec.local:
+            dataset = load_dataset("parquet", data_files={split: local_shards(spec, split)}, split=split)
+        else:
+            dataset = load_dataset(spec.path, revision=commit, split=split)
     except (ValueError, FileNotFoundError) as error:  # no such split, no data files, a folder that is not a dataset
         raise MixtureError(f"--dataset_name {spec.name}: cannot load split {split!r}: {str(error).splitlines()[0]}") from None
     missing = REQUIRED_COLUMNS - set(dataset.column_names)
@@ -75,6 +78,19 @@ def load_one(spec: DatasetSpec, split: str, commit: str | None = None):
     provenance = {"name": spec.name, "path": spec.path, "local": spec.local, "revision": spec.revision,
                   "commit": commit}
     return dataset, provenance
+
+
+def local_shards(spec: DatasetSpec, split: str) -> list[str]:
+    """The folder's parquet shards of `split`, by absolute path.
+
+    Loading the folder itself (`load_dataset(folder)`) reads its card's `configs` and caches by their
+    relative patterns: two folders of one name (`a/jigsaw`, `b/jigsaw`), or a folder rebuilt in place,
+    then load the first one's cached rows. Absolute shard paths are cached by path and modification time.
+    """
+    shards = sorted(str(p.resolve()) for p in Path(spec.path).glob(f"data/{split}-*.parquet"))
+    if not shards:
+        raise MixtureError(f"--dataset_name {spec.name}: no data/{split}-*.parquet shards; is it built by ssl4rl-data?")
+    return shards
 
 
 def mixture_counts(sizes: list[int], weights: list[float]) -> list[int]:
