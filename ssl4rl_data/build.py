@@ -13,21 +13,20 @@ import json
 import os
 import shutil
 import time
-from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pyarrow.parquet as pq
 from PIL import ImageChops
-from tqdm import tqdm
 
 from . import __version__
 from .errors import SkipImage, UserError
 from .files import DEFAULT_MAX_FILE_BYTES
 from .images import IMAGE_FORMATS, decode, encode, sample_rng
 from .items import ItemList
-from .output import check_out, out_lock, publish, remove_stale_partials, staging_path, write_atomic
+from .output import check_out, out_lock, publish, remove_stale_partials, staging_path
+from .records import ShardStats, read_record, write_record
 from .scan import SCAN_BATCH, SourceScan, scan  # noqa: F401 (SCAN_BATCH: tests read it here)
 from .schema import ARROW_SCHEMA, PARQUET_WRITER_OPTIONS, RowBatch
 from .source import Source
@@ -53,33 +52,6 @@ class BuildOptions:
             raise UserError(f"--limit must be at least 1, got {self.limit}")
         if self.max_side < 0:
             raise UserError(f"--max-side must be 0 (no limit) or positive, got {self.max_side}")
-
-
-@dataclass
-class ShardStats:
-    rows: int = 0
-    rows_by_source: Counter = field(default_factory=Counter)
-    skipped: Counter = field(default_factory=Counter)
-    answers: Counter = field(default_factory=Counter)
-
-    def add(self, other: "ShardStats"):
-        self.rows += other.rows
-        self.rows_by_source.update(other.rows_by_source)
-        self.skipped.update(other.skipped)
-        self.answers.update(other.answers)
-
-    def to_json(self, shard: dict | None = None) -> str:
-        return json.dumps({"rows": self.rows, "rows_by_source": self.rows_by_source,
-                           "skipped": self.skipped, "answers": self.answers, "shard": shard})
-
-    @classmethod
-    def from_dict(cls, data: dict) -> "ShardStats":
-        return cls(
-            rows=data["rows"],
-            rows_by_source=Counter({int(k): v for k, v in data["rows_by_source"].items()}),
-            skipped=Counter(data["skipped"]),
-            answers=Counter(data["answers"]),
-        )
 
 
 @dataclass
@@ -119,16 +91,8 @@ class ShardBuilder:
         return self.staging / ".shards" / f"{index:05d}.json"
 
     def record(self, index: int) -> tuple[ShardStats, dict] | None:
-        """A finished shard's stats and file record (name, bytes, sha256); None if it is not finished or its
-        record is damaged (a full disk, a kill): then it is built again."""
-        try:
-            data = json.loads(self.stats_path(index).read_text())
-            shard = data["shard"]
-            if self.shard_path(index).stat().st_size != shard["bytes"]:
-                return None
-            return ShardStats.from_dict(data), shard
-        except (OSError, ValueError, KeyError, TypeError, AttributeError):
-            return None
+        """A finished shard's stats and file record; None if it is unfinished or its record is damaged."""
+        return read_record(self.stats_path(index), self.shard_path(index))
 
     def finished(self, index: int) -> bool:
         return self.record(index) is not None
@@ -146,7 +110,7 @@ class ShardBuilder:
                 if self.on_rows is not None and ((position - start) % 16 == 15 or position == stop - 1):
                     self.on_rows((position - start) % 16 + 1)
         os.replace(temporary, self.shard_path(index))  # the shard exists only once it is whole
-        write_atomic(self.stats_path(index), stats.to_json(file_record(self.shard_path(index))))
+        write_record(self.stats_path(index), stats, self.shard_path(index))
         return stats
 
     def _add_row(self, position: int, stats: ShardStats, rows: RowBatch):
@@ -196,16 +160,6 @@ class ShardBuilder:
                     continue
                 return item.ref.source_id, candidate
         raise SkipImage("no-distinct-partner")
-
-
-def file_record(path: Path) -> dict:
-    """The manifest entry of one output file: its size and SHA-256 (what `push` checks before uploading)."""
-    digest, size = hashlib.sha256(), 0
-    with open(path, "rb") as handle:
-        while chunk := handle.read(1 << 20):
-            digest.update(chunk)
-            size += len(chunk)
-    return {"bytes": size, "sha256": digest.hexdigest()}
 
 
 def _subset(items: ItemList, count: int, seed: int) -> ItemList:
@@ -288,6 +242,7 @@ def build(
             items.close()
         for summary in scans:
             stats.skipped.update(summary.skipped)
+        records = {path.name: path.read_bytes() for path in (staging / ".shards").iterdir()}
         shutil.rmtree(staging / ".shards")
         if stats.rows == 0:
             shutil.rmtree(staging)
@@ -297,7 +252,13 @@ def build(
                              seconds=time.perf_counter() - started)
         if write_card is not None:
             write_card(staging, result)
-        publish(staging, out, overwrite)
+        try:
+            publish(staging, out, overwrite)
+        except UserError:  # refused: the staged data stays, with its records, for a rerun to reuse
+            (staging / ".shards").mkdir(exist_ok=True)
+            for name, data in records.items():
+                (staging / ".shards" / name).write_bytes(data)
+            raise
     result.seconds = time.perf_counter() - started
     return result
 

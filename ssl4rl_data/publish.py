@@ -17,7 +17,7 @@ from pathlib import Path
 from huggingface_hub import CommitOperationAdd, CommitOperationDelete, HfApi, get_token, hf_hub_download
 from huggingface_hub.errors import HfHubHTTPError
 
-from .build import file_record
+from .records import file_record
 from .card import read_provenance, render_card
 from .errors import UserError
 

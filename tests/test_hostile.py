@@ -186,7 +186,7 @@ def test_a_tsv_row_over_the_limit_is_skipped_not_held(tmp_path, run_cli):
     assert len(read_rows(tmp_path / "d")) == 5
 
 
-def test_second_build_to_the_same_out_is_refused_at_the_rename(tmp_path, two_photos):
+def test_second_build_to_the_same_out_is_refused_at_the_rename(tmp_path, two_photos, monkeypatch):
     from ssl4rl_data.build import BuildOptions, build
     from ssl4rl_data.errors import UserError
     from ssl4rl_data.registry import get_task
@@ -204,6 +204,14 @@ def test_second_build_to_the_same_out_is_refused_at_the_rename(tmp_path, two_pho
               write_card=another_build_finishes_first)
     assert (out / "theirs.txt").read_text() == "first build"
     assert list(tmp_path.glob(".d.partial-*/data/*.parquet"))
+    from ssl4rl_data import build as build_module
+
+    rebuilt = []
+    original = build_module.ShardBuilder.build_shard
+    monkeypatch.setattr(build_module.ShardBuilder, "build_shard", lambda self, i: rebuilt.append(i) or original(self, i))
+    build(task, [parse_source(f"folder:{two_photos}")], ["folder"], BuildOptions(), out, progress=False,
+          overwrite=True)
+    assert rebuilt == [] and not (out / "theirs.txt").exists() and len(read_rows(out)) == 2  # the staged data reused
 
 
 def test_a_build_of_an_out_locked_by_another_build_is_refused(tmp_path, two_photos, run_cli):
