@@ -56,8 +56,8 @@ def qwen_text_tokens(text: str) -> int:
 
 def count(sizes: list[tuple[int, int]], recipes: list[str]) -> list[dict]:
     """One record per (recipe, size): the largest prompt in tokens and the number of rows counted."""
-    from datasets import load_dataset
     from grpo import prompt_tokens
+    from mixture import DatasetSpec, load_one
     from synthetic_qwen import build_synthetic_qwen
     from vlm import load_processor
 
@@ -76,7 +76,8 @@ def count(sizes: list[tuple[int, int]], recipes: list[str]) -> list[dict]:
             code = ssl4rl_data(["build", "--recipe", str(recipe), "--source", f"folder:{photos}", "--out", str(out), "-q"])
             if code != 0:
                 raise SystemExit(f"building {name} failed")
-            lengths = prompt_tokens(processor, load_dataset(str(out), split="train"), count_text=qwen_text_tokens)
+            dataset, _ = load_one(DatasetSpec.parse(str(out)), "train")
+            lengths = prompt_tokens(processor, dataset, count_text=qwen_text_tokens)
             records.append({"recipe": name, "size": f"{width}x{height}", "rows": len(lengths),
                             "max_tokens": max(lengths), "fits": max(lengths) <= LIMIT})
     return records

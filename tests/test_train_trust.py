@@ -1,6 +1,7 @@
 """Training that cannot silently do the wrong thing: resume, precision, paper settings, exact mixtures, one-line mistakes."""
 
 import doctest
+import importlib.util
 import sys
 from pathlib import Path
 
@@ -104,6 +105,8 @@ BASE = ["--config", ROOT / "recipes/train/tiny_cpu.yaml", "--output_dir", "/tmp/
                                               "--steps_per_generation", "2"], "not a multiple of the 2 optimizer updates"),
     ("resume with nothing saved", ["--dataset_name", "{rot}", "--resume_from_checkpoint", "true"], "no checkpoint-* folder"),
     ("batch", ["--dataset_name", "{rot}", "--per_device_train_batch_size", "3"], "divisible"),
+    pytest.param("vllm missing", ["--dataset_name", "{rot}", "--use_vllm", "true"], "--use_vllm true needs vLLM",
+                 marks=pytest.mark.skipif(importlib.util.find_spec("vllm") is not None, reason="vLLM is installed")),
     ("reward file", ["--dataset_name", "{rot}", "--extra_reward_funcs", "rewards/mine.py:score"], "cannot load it"),
     ("reward module", ["--dataset_name", "{rot}", "--extra_reward_funcs", "no_such_module.score"], "cannot load it"),
 ])

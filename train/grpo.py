@@ -10,6 +10,7 @@ each row's `task` column, so a mixture of tasks trains in one run and each task'
 logged as `rewards/<task>/mean`.
 """
 
+import contextlib
 import importlib
 import importlib.util
 import io
@@ -29,6 +30,7 @@ from checks import RunConfigError, check_checkpoint_alignment, check_precision
 from mixture import DatasetSpec, MixtureError, load_one, mix, mixture_counts, resolve_commit
 from trainer import CheckpointMismatchError, SSL4RLGRPOTrainer
 from vlm import load_processor
+from vllm_support import VLLMSetupError, attach, colocated_llm_kwargs, prepare
 
 
 @dataclass
@@ -125,6 +127,9 @@ def validate(script_args: SSL4RLArguments, training_args: GRPOConfig, model_args
     specs = [DatasetSpec.parse(name) for name in script_args.dataset_name]
     for spec in script_args.extra_reward_funcs:
         load_reward_function(spec)
+    if training_args.use_vllm and importlib.util.find_spec("vllm") is None:
+        raise RunConfigError("--use_vllm true needs vLLM: on a GPU machine pip install -c constraints.txt -e '.[train,gpu]'; "
+                             "or --use_vllm false (rollouts with transformers)")
     check_precision(training_args, model_args)
     check_checkpoint_alignment(training_args)
     return specs
@@ -184,14 +189,19 @@ def main(script_args: SSL4RLArguments, training_args: GRPOConfig, model_args: Mo
         "dtype": model_args.dtype,
         **({"attn_implementation": model_args.attn_implementation} if model_args.attn_implementation else {}),
     }
-    trainer = SSL4RLGRPOTrainer(
-        model=model_args.model_name_or_path,
-        reward_funcs=reward_funcs,
-        args=training_args,
-        train_dataset=dataset,
-        processing_class=processor,
-        peft_config=get_peft_config(model_args),
-    )
+    # vLLM sizes images as training does and gets one placeholder per image (see vllm_support.py).
+    engine = prepare(processor, dataset, training_args.vllm_mode) if training_args.use_vllm else None
+    with colocated_llm_kwargs(engine) if engine else contextlib.nullcontext():
+        trainer = SSL4RLGRPOTrainer(
+            model=model_args.model_name_or_path,
+            reward_funcs=reward_funcs,
+            args=training_args,
+            train_dataset=dataset,
+            processing_class=processor,
+            peft_config=get_peft_config(model_args),
+        )
+    if engine:
+        attach(trainer, engine)
     trainer.train(resume_from_checkpoint=resume)
     trainer.save_model(training_args.output_dir)  # the model and its processor, loadable as a checkpoint
     if trainer.accelerator.is_main_process:
@@ -213,7 +223,7 @@ def cli(argv: list[str] | None = None) -> None:
         except ValueError as error:  # GRPOConfig's own checks (batch sizes, generations, ...)
             raise RunConfigError(str(error).strip().splitlines()[0]) from None
         main(*args)
-    except (MixtureError, RunConfigError, CheckpointMismatchError) as error:
+    except (MixtureError, RunConfigError, CheckpointMismatchError, VLLMSetupError) as error:
         if os.environ.get("RANK", "0") == "0":
             print(f"grpo.py: error: {error}", file=sys.stderr)
         raise SystemExit(2) from None
