@@ -186,6 +186,19 @@ def test_a_tsv_row_over_the_limit_is_skipped_not_held(tmp_path, run_cli):
     assert len(read_rows(tmp_path / "d")) == 5
 
 
+def test_evaluator_imagenet_folder_lists_no_pipe_or_device(tmp_path):
+    import benchmark_files as bf
+    from eval_data import read_imagenet
+
+    classes = tmp_path / "LOC_synset_mapping.txt"
+    classes.write_text("".join(f"n{index:08d} class {index}\n" for index in range(5)))
+    (tmp_path / "imagenet" / "n00000001").mkdir(parents=True)
+    bf.photo(0).save(tmp_path / "imagenet" / "n00000001" / "a.JPEG", format="JPEG")
+    os.mkfifo(tmp_path / "imagenet" / "n00000001" / "pipe.JPEG")  # reading it later would block generation
+    (tmp_path / "imagenet" / "n00000001" / "zero.JPEG").symlink_to("/dev/zero")
+    assert len(read_imagenet(tmp_path / "imagenet", classes, distractors=2, seed=0)) == 1
+
+
 def test_second_build_to_the_same_out_is_refused_at_the_rename(tmp_path, two_photos, monkeypatch):
     from ssl4rl_data.build import BuildOptions, build
     from ssl4rl_data.errors import UserError

@@ -120,10 +120,14 @@ def read_mmbench(path: Path) -> list[Item]:
                 question=f"{hint}\n{_cell(values['question'])}" if hint else _cell(values["question"]),
                 options=_options(values, "ABCD"), images=[_table_image(*source)],
             ))
-    if skipped:
-        print(f"mmbench: {path}: rows left out because they cannot be read: "
-              + ", ".join(f"{reason} {n}" for reason, n in sorted(skipped.items())), file=sys.stderr)
+    _report_skipped("mmbench", path, skipped)
     return items
+
+
+def _report_skipped(kind: str, path: Path, skipped: Counter):
+    if skipped:
+        print(f"{kind}: {path}: rows left out because they cannot be read: "
+              + ", ".join(f"{reason} {n}" for reason, n in sorted(skipped.items())), file=sys.stderr)
 
 
 def _as_int(value) -> int | None:
@@ -134,8 +138,9 @@ def _as_int(value) -> int | None:
 
 
 def read_seedbench(path: Path) -> list[Item]:
-    items = []
+    items, skipped = [], Counter()
     for table in open_tables(path):
+        table.on_skip = lambda reason: skipped.update([reason])  # rows the TSV reader cannot read
         lmms = "choice_a" in table.columns
         keys = ("choice_a", "choice_b", "choice_c", "choice_d") if lmms else tuple("ABCD")
         id_column = "question_id" if "question_id" in table.columns else "index"
@@ -153,6 +158,7 @@ def read_seedbench(path: Path) -> list[Item]:
                 question=_cell(values["question"]), options=_options(values, keys),
                 images=[_table_image(table, row, "image", item_index)],
             ))
+    _report_skipped("seedbench", path, skipped)
     return [item for item in items if item.answer]
 
 
@@ -175,7 +181,8 @@ def read_imagenet(path: Path, classes: Path | None, distractors: int, seed: int)
             raise UserError(f"imagenet: {path} needs class folders named by synsets in the mapping "
                             f"({'unknown: ' + unknown[0] if unknown else 'none found'})")
         names = [given[s] for s in synsets]
-        labelled = [(_file_image(file), synsets.index(folder)) for folder in folders for file in image_files(path / folder)]
+        labelled = [(_file_image(file), synsets.index(folder)) for folder in folders
+                    for file in image_files(path / folder) if file.is_file()]  # no pipe or device
     else:  # parquet or save_to_disk with an integer `label` column
         names, labelled = given if isinstance(given, list) else None, []
         for table in open_tables(path):
