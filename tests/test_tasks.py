@@ -191,3 +191,19 @@ def test_augmentation_steps_flip_their_own_coins():
             if first < second:
                 both = sum(n for subset, n in combinations.items() if {first, second} <= subset) / count
                 assert abs(both - probabilities[first] * probabilities[second]) < 0.03
+
+
+def test_position_skips_pictures_whose_crops_another_quadrant_holds_too():
+    flat = Image.new("RGB", (256, 256), (90, 140, 200))
+    with pytest.raises(SkipImage, match="ambiguous-crop"):
+        Position(PositionConfig()).make(flat, sample_rng(0, "position", "x"), no_other)
+    sky = np.asarray(gradient(256, 256)).copy()
+    sky[:128] = (120, 170, 230)  # the top half is one colour: a crop there could come from either top quadrant
+    tops = Counter()
+    for seed in range(40):
+        try:
+            tops[Position(PositionConfig()).make(Image.fromarray(sky), sample_rng(seed, "position", "s"), no_other).answer] += 1
+        except SkipImage as skip:
+            tops[skip.reason] += 1
+    assert tops["top-left"] == tops["top-right"] == 0 and tops["ambiguous-crop"] > 0
+    assert tops["bottom-left"] > 0 and tops["bottom-right"] > 0
