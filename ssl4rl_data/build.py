@@ -117,7 +117,7 @@ class ShardBuilder:
         item = self.items[position]
         try:
             image = self._decode(item)
-            rng = sample_rng(self.options.seed, self.task.name, item.ref.source_id)
+            rng = sample_rng(self.options.seed, self.task.sample_key(), item.ref.source_id)
             sample = self.task.make(image, rng, lambda rng: self._other_image(position, image, rng))
         except SkipImage as skip:
             stats.skipped[skip.reason] += 1

@@ -6,6 +6,7 @@ its parameters as a dataclass (`Config`, whose field help is the CLI help) and i
 """
 
 import dataclasses
+import json
 from dataclasses import dataclass
 from typing import Callable, ClassVar
 
@@ -52,6 +53,17 @@ class Task:
 
     def parameters(self) -> dict:
         return dataclasses.asdict(self.config)
+
+    def sample_key(self) -> str:
+        """The task's part of every sample's random key: its name and parameters. Variants of one task
+        (`contrastive` and `contrastive --strength strong`, `position` and `position --augment-crop`)
+        so draw independently: mixed in one recipe, they add new pairings and crops, not copies.
+
+        >>> from ssl4rl_data.tasks.rotation import Rotation, RotationConfig
+        >>> Rotation(RotationConfig()).sample_key(), Rotation(RotationConfig(step=45)).sample_key()
+        ('rotation{"step": 90}', 'rotation{"step": 45}')
+        """
+        return self.name + json.dumps(self.parameters(), sort_keys=True)
 
 
 def config_from_options(task_cls: type, options: dict):

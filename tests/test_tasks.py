@@ -207,3 +207,16 @@ def test_position_skips_pictures_whose_crops_another_quadrant_holds_too():
             tops[skip.reason] += 1
     assert tops["top-left"] == tops["top-right"] == 0 and tops["ambiguous-crop"] > 0
     assert tops["bottom-left"] > 0 and tops["bottom-right"] > 0
+
+
+def test_variants_of_a_task_draw_independently():
+    """The sample key holds the task's parameters: a default and a strong contrastive build pair other
+    partners, and a jigsaw grid spelt two ways is one task."""
+    default, strong = Contrastive(ContrastiveConfig()), Contrastive(ContrastiveConfig(strength="strong"))
+    assert default.sample_key() != strong.sample_key()
+    answers = [[int(sample_rng(seed, task.sample_key(), "img").random() < 0.5) for seed in range(64)]
+               for task in (default, strong)]
+    assert answers[0] != answers[1]
+    assert Position(PositionConfig()).sample_key() != Position(PositionConfig(augment_crop=True)).sample_key()
+    assert Jigsaw(JigsawConfig(grid="3x3")).sample_key() == Jigsaw(JigsawConfig(grid="3")).sample_key()
+    assert JigsawConfig(grid="2X3").grid == "2x3"

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from blind import auc_with_ci, bootstrap_ci, grouped_cv_accuracy, photo_crops
+from conftest import read_rows
 from ssl4rl_data.errors import SkipImage
 from ssl4rl_data.images import decode, encode, sample_rng
 from ssl4rl_data.tasks.position import QUADRANTS, Position, PositionConfig
@@ -117,3 +118,24 @@ def test_position_rows_have_one_matching_quadrant(crops):
           f"pixel-matching solver {np.mean(solved):.2%}; skipped {skipped / (len(ambiguous) + skipped):.1%}")
     assert rate == 0 and high < 0.01
     assert np.mean(solved) == 1.0 and skipped / (len(ambiguous) + skipped) < 0.05
+
+
+def test_contrastive_variants_draw_their_own_labels_and_partners(tmp_path, run_cli, photo_folder):
+    """Before: the sample key was (seed, task, source id), so `contrastive` and `contrastive --strength
+    strong` gave every picture the same label and partner (agreement 100%). Now the task's parameters
+    are in the key: labels agree as often as two coin flips do (about half)."""
+    rows = {}
+    for strength in ("default", "strong"):
+        code, _ = run_cli("build", "contrastive", "--strength", strength, "--source", f"folder:{photo_folder}",
+                          "--out", tmp_path / strength, "-q")
+        assert code == 0
+        rows[strength] = {row["source_id"].split("|")[0]: row for row in read_rows(tmp_path / strength)}
+    shared = sorted(set(rows["default"]) & set(rows["strong"]))
+    same_label = [rows["default"][s]["answer"] == rows["strong"][s]["answer"] for s in shared]
+    same_row = [rows["default"][s]["source_id"] == rows["strong"][s]["source_id"] for s in shared]
+    rate = np.mean(same_label)
+    half_width = 1.96 * np.sqrt(rate * (1 - rate) / len(shared))
+    print(f"labels agreeing across variants: {rate:.2f} [{rate - half_width:.2f}, {rate + half_width:.2f}] of "
+          f"{len(shared)}; same partner or both positive: {np.mean(same_row):.2f}")
+    assert rate - half_width < 0.5 < rate + half_width
+    assert np.mean(same_row) < 0.7

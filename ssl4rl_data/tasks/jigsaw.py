@@ -19,8 +19,9 @@ class JigsawConfig:
     grid: str = field(default="2", metadata={"help": "Grid size: N for N x N, or RxC (rows x columns), 2..6 per side."})
 
     def __post_init__(self):
-        self.grid = str(self.grid).lower()
-        self.rows, self.cols = parse_grid(self.grid)
+        self.rows, self.cols = parse_grid(str(self.grid))
+        # One spelling per grid ('3x3' is '3'): the parameters are part of every sample's random key.
+        self.grid = str(self.rows) if self.rows == self.cols else f"{self.rows}x{self.cols}"
 
 
 def parse_grid(text: str) -> tuple[int, int]:
