@@ -5,7 +5,7 @@ import os
 import tempfile
 from pathlib import Path
 
-from hub_server import HubServer
+from ssl4rl_data.hub_server import HubServer
 
 # The Hub is a local test server, started before huggingface_hub / datasets read HF_ENDPOINT at import:
 # nothing can reach the real Hub, and pushes and loads by repo id run end to end.

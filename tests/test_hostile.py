@@ -492,7 +492,7 @@ def test_an_invalid_repo_id_gets_one_line(run_cli, hub, built_three_shards):
 def test_a_connection_dropped_mid_upload_gets_one_line(run_cli, hub, built_three_shards, monkeypatch):
     import socket
 
-    import hub_server
+    from ssl4rl_data import hub_server
 
     def drop(self, oid):
         self.connection.shutdown(socket.SHUT_RDWR)
@@ -507,7 +507,7 @@ def test_a_connection_dropped_mid_upload_gets_one_line(run_cli, hub, built_three
 def test_a_server_dying_mid_upload_gets_one_line(run_cli, hub, built_three_shards, monkeypatch):
     import threading
 
-    import hub_server
+    from ssl4rl_data import hub_server
 
     def die(self, oid):
         threading.Thread(target=hub.stop).start()

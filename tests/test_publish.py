@@ -136,3 +136,24 @@ def test_recipe_mistakes_get_one_line(tmp_path, run_cli):
     (tmp_path / "typo.yaml").write_text("task: rotation\nseed: zero\n")
     code, err = run_cli("build", "--recipe", tmp_path / "typo.yaml", "--out", tmp_path / "d")
     assert code != 0 and "seed" in err and "not a valid integer" in err and len(err.strip().splitlines()) == 1
+
+
+def test_the_hub_server_starts_by_hand_and_names_the_client_settings():
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    server = subprocess.Popen([sys.executable, "-m", "ssl4rl_data.hub_server"], stdout=subprocess.PIPE, text=True)
+    try:
+        first, settings = server.stdout.readline(), server.stdout.readline()
+        url = first.split()[2].rstrip(";")
+        assert f"HF_ENDPOINT={url}" in settings and "HF_HUB_DISABLE_XET=1" in settings
+        env = {**os.environ, **dict(pair.split("=", 1) for pair in settings.split())}
+        probe = ("from huggingface_hub import HfApi; api = HfApi(); api.create_repo('me/d', repo_type='dataset'); "
+                 "print(api.dataset_info('me/d').id)")
+        result = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, timeout=60)
+        assert result.stdout.strip() == "me/d", result.stderr[-2000:]
+    finally:
+        server.send_signal(signal.SIGINT)
+        server.wait(timeout=10)

@@ -3,6 +3,12 @@
 It speaks the endpoints the real `huggingface_hub` and `datasets` clients use to create a dataset
 repo, upload files (regular and LFS), commit, tag, list and download, so pushes and `load_dataset`
 run end to end with no network. Commits are snapshots; refs are branches and tags.
+
+    python -m ssl4rl_data.hub_server [--port N]    # serves until Ctrl-C; prints the client settings
+
+Clients need `HF_ENDPOINT` set to its URL before huggingface_hub or datasets is imported, any
+`HF_TOKEN`, and `HF_HUB_DISABLE_XET=1`: the server has no Xet storage, and without that setting the
+client asks for a Xet write token, gets 404, and reports that it cannot reach the Hub.
 """
 
 import base64
@@ -10,57 +16,10 @@ import hashlib
 import json
 import re
 import threading
-import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, unquote, urlparse
 
-LFS_MIN_SIZE = 10_000
-
-
-def git_blob_id(data: bytes) -> str:
-    return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
-
-
-class Repo:
-    def __init__(self, repo_id: str, private: bool):
-        self.repo_id, self.private = repo_id, private
-        self.commits: dict[str, dict[str, bytes]] = {}
-        self.branches: dict[str, str] = {}
-        self.tags: dict[str, str] = {}
-        self.lfs_paths: set[str] = set()
-        self.commit({".gitattributes": b"*.parquet filter=lfs diff=lfs merge=lfs -text\n"}, None, "initial commit")
-
-    def commit(self, files: dict[str, bytes], parent: str | None, message: str) -> str:
-        oid = hashlib.sha1(f"{parent}{message}{time.time_ns()}{sorted(files)}".encode()).hexdigest()
-        self.commits[oid] = files
-        self.branches["main" if parent is None else self._branch_of(parent)] = oid
-        return oid
-
-    def _branch_of(self, oid: str) -> str:
-        return next((name for name, head in self.branches.items() if head == oid), "main")
-
-    def resolve(self, revision: str) -> str | None:
-        revision = unquote(revision)
-        for name in (revision, revision.removeprefix("refs/heads/"), revision.removeprefix("refs/tags/")):
-            if name in self.branches:
-                return self.branches[name]
-            if name in self.tags:
-                return self.tags[name]
-        return revision if revision in self.commits else None
-
-    def entry(self, path: str, data: bytes) -> dict:
-        entry = {"type": "file", "path": path, "size": len(data), "oid": git_blob_id(data)}
-        if path in self.lfs_paths:
-            entry["lfs"] = {"oid": hashlib.sha256(data).hexdigest(), "size": len(data), "pointerSize": 134}
-        return entry
-
-
-class HubState:
-    def __init__(self):
-        self.repos: dict[str, Repo] = {}
-        self.lfs: dict[str, bytes] = {}
-        self.refuse_writes = False
-        self.lock = threading.Lock()
+from ssl4rl_data.hub_state import LFS_MIN_SIZE, HubState, Repo, git_blob_id
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -311,3 +270,24 @@ class HubServer:
             self._server.shutdown()
             self._server.server_close()
             self._server = None
+
+
+CLIENT_SETTINGS = {"HF_TOKEN": "any-value", "HF_HUB_DISABLE_XET": "1", "HF_HUB_OFFLINE": "0"}
+
+
+def main(argv: list[str] | None = None) -> None:
+    import argparse
+
+    parser = argparse.ArgumentParser(description="A local Hub-protocol server (in memory, 127.0.0.1).")
+    parser.add_argument("--port", type=int, default=0, help="Port (default: a free one).")
+    server = HubServer(parser.parse_args(argv).port).start()
+    print(f"serving on {server.url}; in the client's shell:", flush=True)
+    print(" ".join(f"{k}={v}" for k, v in {"HF_ENDPOINT": server.url, **CLIENT_SETTINGS}.items()), flush=True)
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        server.stop()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,58 @@
+"""The local Hub server's state: repos as commit snapshots with branches and tags, and LFS objects."""
+
+import hashlib
+import threading
+import time
+from urllib.parse import unquote
+
+LFS_MIN_SIZE = 10_000
+
+
+def git_blob_id(data: bytes) -> str:
+    return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
+
+
+class Repo:
+    """One dataset repo: every commit is a full snapshot of its files."""
+
+    def __init__(self, repo_id: str, private: bool):
+        self.repo_id, self.private = repo_id, private
+        self.commits: dict[str, dict[str, bytes]] = {}
+        self.branches: dict[str, str] = {}
+        self.tags: dict[str, str] = {}
+        self.lfs_paths: set[str] = set()
+        self.commit({".gitattributes": b"*.parquet filter=lfs diff=lfs merge=lfs -text\n"}, None, "initial commit")
+
+    def commit(self, files: dict[str, bytes], parent: str | None, message: str) -> str:
+        oid = hashlib.sha1(f"{parent}{message}{time.time_ns()}{sorted(files)}".encode()).hexdigest()
+        self.commits[oid] = files
+        self.branches["main" if parent is None else self._branch_of(parent)] = oid
+        return oid
+
+    def _branch_of(self, oid: str) -> str:
+        return next((name for name, head in self.branches.items() if head == oid), "main")
+
+    def resolve(self, revision: str) -> str | None:
+        revision = unquote(revision)
+        for name in (revision, revision.removeprefix("refs/heads/"), revision.removeprefix("refs/tags/")):
+            if name in self.branches:
+                return self.branches[name]
+            if name in self.tags:
+                return self.tags[name]
+        return revision if revision in self.commits else None
+
+    def entry(self, path: str, data: bytes) -> dict:
+        entry = {"type": "file", "path": path, "size": len(data), "oid": git_blob_id(data)}
+        if path in self.lfs_paths:
+            entry["lfs"] = {"oid": hashlib.sha256(data).hexdigest(), "size": len(data), "pointerSize": 134}
+        return entry
+
+
+class HubState:
+    """Every repo and LFS object the server holds, in memory."""
+
+    def __init__(self):
+        self.repos: dict[str, Repo] = {}
+        self.lfs: dict[str, bytes] = {}
+        self.refuse_writes = False
+        self.lock = threading.Lock()
