@@ -29,10 +29,16 @@ def register_source(name: str):
     return _register("sources", name)
 
 
+_DISCOVERED: set[str] = set()
+
+
 def _discover(kind: str) -> dict[str, type]:
-    package = importlib.import_module(f"ssl4rl_data.{kind}")
-    for module in pkgutil.iter_modules(package.__path__):
-        importlib.import_module(f"{package.__name__}.{module.name}")
+    """Import every module of the kind's package, once per process (a reward call looks tasks up per row)."""
+    if kind not in _DISCOVERED:
+        package = importlib.import_module(f"ssl4rl_data.{kind}")
+        for module in pkgutil.iter_modules(package.__path__):
+            importlib.import_module(f"{package.__name__}.{module.name}")
+        _DISCOVERED.add(kind)
     return _REGISTRIES[kind]
 
 

@@ -3,8 +3,9 @@
 Only the first `<answer>...</answer>` of a completion is scored, by the rule of the row's `task`
 (each task's `score`), so datasets of several tasks can be mixed in one run. A completion is either
 a string or a list of chat messages whose last one is the assistant's; content may be a string or a
-list of `{"type": "text", "text": ...}` parts. These functions never raise: anything unreadable
-scores 0. Every check is linear in the text's length (no backtracking regex over the completion), and
+list of `{"type": "text", "text": ...}` parts. No completion makes them raise: anything unreadable
+scores 0; but a row whose task no registered task handles is an error (a data mistake, which a
+silent zero would hide), as is any bug in a task's rule. Every check is linear in the text's length (no backtracking regex over the completion), and
 lists of different lengths are an error, never silently cut to the shortest.
 """
 
@@ -73,15 +74,20 @@ def _same_lengths(**lists):
 
 
 def score(completion, answer: str, task: str) -> float:
-    """Reward of one completion for a row of `task` with ground truth `answer`."""
-    try:
-        prediction = extract_answer(completion_text(completion))
-        task_cls = tasks().get(task)
-        if prediction is None or task_cls is None or not isinstance(answer, str):
-            return 0.0
-        return float(task_cls.score(prediction, answer))
-    except Exception:  # a reward function must never stop training
+    """Reward of one completion for a row of `task` with ground truth `answer`.
+
+    >>> score("<answer>90</answer>", "90", "no-such-task")
+    Traceback (most recent call last):
+    ...
+    ValueError: no registered task scores rows of task 'no-such-task'
+    """
+    task_cls = tasks().get(task)
+    if task_cls is None:
+        raise ValueError(f"no registered task scores rows of task {task!r}")
+    prediction = extract_answer(completion_text(completion))
+    if prediction is None or not isinstance(answer, str):
         return 0.0
+    return float(task_cls.score(prediction, answer))
 
 
 def accuracy_reward(completions, answer, task, **kwargs) -> list[float]:
@@ -99,7 +105,7 @@ def accuracy_reward(completions, answer, task, **kwargs) -> list[float]:
     [1.0, 0.25, 0.0, 1.0, 0.0]
     """
     _same_lengths(completions=completions, answer=answer, task=task)
-    return [score(c, a, t) for c, a, t in zip(completions, answer, task)]
+    return [score(c, a, t) for c, a, t in zip(completions, answer, task, strict=True)]
 
 
 def format_reward(completions, **kwargs) -> list[float]:
@@ -108,13 +114,7 @@ def format_reward(completions, **kwargs) -> list[float]:
     >>> format_reward(["<think>a</think>\\n<answer>b</answer>", "<answer>b</answer>", "<think>a</think><answer>b</answer> more"])
     [1.0, 0.0, 0.0]
     """
-    rewards = []
-    for completion in completions:
-        try:
-            rewards.append(1.0 if is_formatted(completion_text(completion)) else 0.0)
-        except Exception:
-            rewards.append(0.0)
-    return rewards
+    return [1.0 if is_formatted(completion_text(completion)) else 0.0 for completion in completions]
 
 
 class TaskAccuracy:
@@ -135,4 +135,4 @@ class TaskAccuracy:
 
     def __call__(self, completions, answer, task, **kwargs) -> list[float | None]:
         _same_lengths(completions=completions, answer=answer, task=task)
-        return [score(c, a, t) if t == self.task else None for c, a, t in zip(completions, answer, task)]
+        return [score(c, a, t) if t == self.task else None for c, a, t in zip(completions, answer, task, strict=True)]
