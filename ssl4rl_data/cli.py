@@ -46,7 +46,9 @@ class TaskGroup(click.Group):
         return super().resolve_command(ctx, args)
 
 
-@cli.group(cls=TaskGroup)
+@cli.group(cls=TaskGroup, epilog="--recipe FILE (before or after TASK): a YAML recipe (recipes/data/) that fixes "
+                                  "the task and every option; options given on the command line override it, e.g. "
+                                  "ssl4rl-data build --recipe recipes/data/sample_jigsaw.yaml --seed 7")
 def build_group():
     """Build a dataset of one pretext task: ssl4rl-data build TASK [OPTIONS], or build --recipe FILE."""
 

@@ -157,3 +157,10 @@ def test_the_hub_server_starts_by_hand_and_names_the_client_settings():
     finally:
         server.send_signal(signal.SIGINT)
         server.wait(timeout=10)
+
+
+def test_build_help_names_the_recipe_option(run_cli, capsys):
+    from ssl4rl_data.cli import main
+
+    assert main(["build", "--help"]) == 0
+    assert "--recipe FILE" in capsys.readouterr().out
