@@ -162,7 +162,7 @@ def _run_build(task, sources, out, seed, limit, num_proc, image_format, max_side
     options = BuildOptions(seed=seed, limit=limit, image_format=image_format, max_side=max_side)
     parsed = [parse_source(spec) for spec in sources]
     out = out or Path("out") / task.name
-    command = portable_command(["ssl4rl-data", *sys.argv[1:]]) if sys.argv[0].endswith("ssl4rl-data") else "(python API)"
+    command = portable_command(click.get_current_context().find_root().obj["command"])
     result = build(
         task, parsed, list(sources), options, out,
         num_proc=num_proc, overwrite=overwrite, progress=not quiet, max_file_bytes=max_file_bytes,
@@ -229,8 +229,9 @@ def preview(dataset, out, rows):
 
 def main(argv=None) -> int:
     """Entry point: every user mistake becomes one line on stderr and a non-zero exit, never a traceback."""
+    argv = sys.argv[1:] if argv is None else list(argv)
     try:
-        cli.main(args=argv, prog_name="ssl4rl-data", standalone_mode=False)
+        cli.main(args=argv, prog_name="ssl4rl-data", standalone_mode=False, obj={"command": [*_program(), *map(str, argv)]})
     except click.exceptions.Exit as done:
         return done.exit_code
     except (click.exceptions.Abort, KeyboardInterrupt):  # click turns Ctrl-C into Abort
@@ -243,6 +244,11 @@ def main(argv=None) -> int:
         click.echo(f"ssl4rl-data: error: {_one_line(str(error))}", err=True)
         return 1
     return 0
+
+
+def _program() -> list[str]:
+    """How this process was started, as the card records it: the console script, or `python -m` the module."""
+    return ["python", "-m", "ssl4rl_data.cli"] if sys.argv[0].endswith("cli.py") else ["ssl4rl-data"]
 
 
 def _one_line(message: str) -> str:

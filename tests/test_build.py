@@ -3,6 +3,7 @@
 import io
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -217,14 +218,16 @@ def test_existing_output_is_kept_without_overwrite(tmp_path, run_cli):
     assert code == 0 and not (tmp_path / "d" / "keep.txt").exists() and read_rows(tmp_path / "d")
 
 
-def test_console_script_builds_the_default_source(tmp_path):
-    result = subprocess.run(
-        [sys.executable, "-m", "ssl4rl_data.cli", "build", "rotation", "--out", str(tmp_path / "d")],
-        capture_output=True, text=True, check=False,
-    )
+@pytest.mark.parametrize("program", [[str(Path(sys.executable).parent / "ssl4rl-data")],
+                                     [sys.executable, "-m", "ssl4rl_data.cli"]], ids=["console script", "module"])
+def test_console_script_builds_the_default_source_and_records_its_command(tmp_path, program):
+    result = subprocess.run([*program, "build", "rotation", "--out", "d"], capture_output=True, text=True, check=False,
+                            cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert "wrote 12 rows" in result.stderr
     assert len(read_rows(tmp_path / "d")) == 12
+    recorded = "ssl4rl-data build rotation --out d" if len(program) == 1 else "python -m ssl4rl_data.cli build rotation --out d"
+    assert f"command: {recorded}" in (tmp_path / "d" / "README.md").read_text()
 
 
 def test_preview_draws_a_contact_sheet(tmp_path, run_cli):
