@@ -127,3 +127,19 @@ def grouped_cv_accuracy(features, labels, groups) -> tuple[float, float, float, 
     chance = np.bincount(y).max() / len(y)
     low, high = bootstrap_ci(np.mean, groups, correct)
     return float(correct.mean()), low, high, float(chance)
+
+
+def resized_photos(per_photo: int, seed: int = 0) -> list[tuple[str, Image.Image]]:
+    """Whole pictures resized to a random long side of 300-1,400 px (as sources often are), stored as
+    JPEG and decoded as the builder decodes (448 px at most): their borders are resizing borders."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for name, photo in photos():
+        for _ in range(per_photo):
+            scale = rng.uniform(300, 1400) / max(photo.size)
+            size = (max(1, round(photo.width * scale)), max(1, round(photo.height * scale)))
+            buffer = io.BytesIO()
+            filters = (Image.Resampling.LANCZOS, Image.Resampling.BICUBIC, Image.Resampling.BILINEAR)
+            photo.resize(size, filters[int(rng.integers(3))]).save(buffer, format="JPEG", quality=95)
+            out.append((name, decode(buffer.getvalue(), 448)))
+    return out

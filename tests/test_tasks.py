@@ -80,6 +80,8 @@ def test_jigsaw_answer_reassembles_the_picture(grid, shape):
         matches = [(l, t) for l in range(0, 401 - width + 1, 16) for t in range(0, 397 - height + 1, 16)
                    if np.array_equal(source[t:t + height, l:l + width], restored)]
         assert matches
+        # The picture's own border (smoothed by resizing) is in no tile.
+        assert all(0 < l and l + width < 401 and 0 < t and t + height < 397 for l, t in matches)
     assert len({s.answer for s in made}) > 6
 
 
