@@ -6,7 +6,6 @@ read: the data builders never see them.
 
 import hashlib
 import json
-import re
 import sys
 from collections import Counter
 from dataclasses import asdict, dataclass, field
@@ -14,8 +13,9 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
+from extraction import extract_choice  # noqa: F401  (re-exported: scoring and tests use it)
+
 from ssl4rl_data.errors import UserError
-from ssl4rl_data.rewards import extract_answer
 from ssl4rl_data.sources.folder import image_files
 from ssl4rl_data.sources.mmbench import COPY_STRIDE, REFERENCE_MAX_CHARS
 from ssl4rl_data.tables import image_bytes, open_tables
@@ -51,28 +51,6 @@ def multiple_choice_prompt(item: Item, style: str) -> str:
         return item.question  # SSL rows carry their own prompt
     lines = [item.question] + [f"{letter}. {text}" for letter, text in item.options.items()]
     return "\n".join(lines + [PAPER_SUFFIX if style == "paper" else PLAIN_SUFFIX])
-
-
-def extract_choice(output: str, options: dict[str, str]) -> str | None:
-    """The chosen option letter, by rules only: answer tag, then letter, then option text; else None.
-
-    >>> options = {"A": "a cat", "B": "a dog", "C": "a bird"}
-    >>> [extract_choice(o, options) for o in ["<think>hm</think> <answer>B</answer>", "(C)", "B. a dog",
-    ...  "The answer is C.", "It is a dog.", "A cat and a dog", "D", "no idea"]]
-    ['B', 'C', 'B', 'C', 'B', None, None, None]
-    """
-    tagged = extract_answer(output)
-    text = (tagged if tagged is not None else output).strip()
-    bare = text.strip(" \t\n.:()[]*")
-    if bare in options:
-        return bare
-    for pattern in (r"^[(\[]?([A-J])[)\].:](?:\s|$)", r"\b(?:answer|option|choice)\s*(?:(?:is|:)\s*)?[(\[]?([A-J])\b"):
-        match = re.search(pattern, text, re.IGNORECASE if "answer" in pattern else 0)
-        if match and match.group(1).upper() in options:
-            return match.group(1).upper()
-    lowered = text.lower()
-    hits = [letter for letter, option in options.items() if option and option.lower() in lowered]
-    return hits[0] if len(hits) == 1 else None
 
 
 def _cell(value) -> str:
