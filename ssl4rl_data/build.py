@@ -31,7 +31,7 @@ from .scan import SCAN_BATCH, SourceScan, scan  # noqa: F401 (SCAN_BATCH: tests 
 from .schema import ARROW_SCHEMA, PARQUET_WRITER_OPTIONS, RowBatch
 from .source import Source
 from .task import Task
-from .workers import keep_freed_memory, run_shards
+from .workers import run_shards
 
 SHARD_TARGET_COUNT = 64  # small shards on small builds: every core busy to the end
 SHARD_MIN_ROWS, SHARD_MAX_ROWS = 32, 1000
@@ -235,7 +235,6 @@ def build(
         (staging / "data").mkdir(parents=True, exist_ok=True)
         (staging / ".shards").mkdir(exist_ok=True)
         builder = ShardBuilder(task, sources, items, options, staging)
-        keep_freed_memory()
         try:
             stats, files = _run_shards(builder, num_proc, progress)
         finally:

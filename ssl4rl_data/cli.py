@@ -16,6 +16,7 @@ from .errors import UserError
 from .files import DEFAULT_MAX_FILE_BYTES
 from .source import parse_source
 from .task import config_from_options
+from .workers import keep_freed_memory
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -163,6 +164,7 @@ def _run_build(task, sources, out, seed, limit, num_proc, image_format, max_side
     parsed = [parse_source(spec) for spec in sources]
     out = out or Path("out") / task.name
     command = portable_command(click.get_current_context().find_root().obj["command"])
+    keep_freed_memory()  # this process exists to build (see workers.keep_freed_memory)
     result = build(
         task, parsed, list(sources), options, out,
         num_proc=num_proc, overwrite=overwrite, progress=not quiet, max_file_bytes=max_file_bytes,

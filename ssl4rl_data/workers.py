@@ -14,20 +14,28 @@ from tqdm import tqdm
 from .output import die_with_parent
 
 
-def keep_freed_memory() -> None:
+def keep_freed_memory() -> bool:
     """Every decoded picture, tile and encoded view is a fresh 0.1-1 MB allocation. glibc returns
     blocks that size to the kernel when they are freed (mmap threshold, heap trimming), so the next
     image faults its pages in again: about half a million page faults per thousand jigsaw images,
-    about 15% of the build. Keep freed memory for reuse instead (peak memory is unchanged)."""
+    about 15% of the build. Keep freed memory for reuse instead (peak memory is unchanged).
+
+    This changes the whole process's allocator, so only processes that exist to build call it: the
+    CLI's and the forked workers, never `build()` on behalf of a library caller. Returns whether the
+    allocator took both settings (False where it is not glibc)."""
     try:
         mallopt = ctypes.CDLL(None).mallopt
     except (OSError, AttributeError):  # not glibc
-        return
-    mallopt(-3, 32 * 2**20)  # M_MMAP_THRESHOLD: the largest value glibc accepts
-    mallopt(-1, 2**30)  # M_TRIM_THRESHOLD
+        return False
+    return mallopt(-3, 32 * 2**20) == 1 and mallopt(-1, 2**30) == 1  # M_MMAP_THRESHOLD (its maximum), M_TRIM_THRESHOLD
 
 
 _FORKED_BUILDER = None
+
+
+def _start_worker(parent_pid: int) -> None:
+    die_with_parent(parent_pid)
+    keep_freed_memory()
 
 
 def _build_forked_shard(index: int) -> None:
@@ -51,7 +59,7 @@ def run_shards(builder, num_proc: int, progress: bool) -> None:
         builder.on_rows = progress_queue.put
         _FORKED_BUILDER = builder  # workers inherit it by fork; only shard numbers cross the pipe
         try:
-            with context.Pool(min(num_proc, len(todo)), initializer=die_with_parent, initargs=(os.getpid(),)) as pool:
+            with context.Pool(min(num_proc, len(todo)), initializer=_start_worker, initargs=(os.getpid(),)) as pool:
                 pending = pool.map_async(_build_forked_shard, todo, chunksize=1)
                 while not pending.ready():
                     try:
