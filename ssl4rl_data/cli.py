@@ -239,7 +239,10 @@ def main(argv=None) -> int:
     except (click.exceptions.Abort, KeyboardInterrupt):  # click turns Ctrl-C into Abort
         click.echo("ssl4rl-data: interrupted; run the same command again to resume", err=True)
         return 130
-    except click.ClickException as error:
+    except UserError as error:
+        click.echo(f"ssl4rl-data: error: {_one_line(str(error))}", err=True)
+        return 1
+    except click.ClickException as error:  # click's own: a bad option or value on the command line
         click.echo(f"ssl4rl-data: error: {_one_line(error.format_message())}", err=True)
         return error.exit_code
     except OSError as error:  # a full disk, a missing permission, a folder where a file should be

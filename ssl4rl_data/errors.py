@@ -1,10 +1,9 @@
-"""The two kinds of failure the toolkit distinguishes."""
+"""The two kinds of failure the toolkit distinguishes. Plain exceptions: the command lines (ssl4rl-data,
+train/evaluate.py) turn a UserError into one line and a non-zero exit; a library caller catches it."""
 
-import click
 
-
-class UserError(click.ClickException):
-    """A mistake in what the user asked for: reported as one line, non-zero exit, no traceback."""
+class UserError(Exception):
+    """A mistake in what the user asked for (an option's value, a recipe's, a path): its message is one line."""
 
 
 class SkipImage(Exception):
