@@ -25,6 +25,7 @@ from .errors import SkipImage, UserError
 from .files import DEFAULT_MAX_FILE_BYTES
 from .images import IMAGE_FORMATS, decode, encode, sample_rng
 from .items import ItemList
+from .near_duplicates import near_duplicate, perceptual_hash
 from .output import check_out, out_lock, publish, remove_stale_partials, staging_path
 from .records import ShardStats, read_record, write_record
 from .scan import SCAN_BATCH, SourceScan, scan  # noqa: F401 (SCAN_BATCH: tests read it here)
@@ -118,7 +119,7 @@ class ShardBuilder:
         try:
             image = self._decode(item)
             rng = sample_rng(self.options.seed, self.task.sample_key(), item.ref.source_id)
-            sample = self.task.make(image, rng, lambda rng: self._other_image(position, image, rng))
+            sample = self.task.make(image, rng, lambda rng: self._other_image(position, image, rng, stats))
         except SkipImage as skip:
             stats.skipped[skip.reason] += 1
             return
@@ -143,9 +144,11 @@ class ShardBuilder:
             raise SkipImage("unreadable") from None
         return decode(data, self.options.max_side)
 
-    def _other_image(self, position: int, image, rng):
-        """A different image for a contrastive negative: different content, not just a different row."""
+    def _other_image(self, position: int, image, rng, stats: ShardStats):
+        """A different image for a contrastive negative: different content, not just a different row, and
+        not a near-duplicate (a re-encoded, resized or shifted copy, a stereo view; counted in the card)."""
         if len(self.items) > 1:
+            own_hash = None
             for _ in range(PARTNER_TRIES):
                 other = int(rng.integers(len(self.items) - 1))
                 other += other >= position
@@ -157,6 +160,10 @@ class ShardBuilder:
                 except SkipImage:
                     continue
                 if _same_pixels(candidate, image):
+                    continue
+                own_hash = perceptual_hash(image) if own_hash is None else own_hash
+                if near_duplicate(own_hash, perceptual_hash(candidate)):
+                    stats.refused["near-duplicate"] += 1
                     continue
                 return item.ref.source_id, candidate
         raise SkipImage("no-distinct-partner")

@@ -54,6 +54,9 @@ def provenance(task: Task, options: BuildOptions, result: BuildResult, command: 
         "rows": stats.rows,
         "skipped": dict(sorted(stats.skipped.items())),
         "answers": dict(sorted(stats.answers.items())),
+        # Contrastive partners drawn again (a near-duplicate of the picture: a re-encoded, resized or
+        # shifted copy, a stereo view), by reason; the rows themselves are kept.
+        "partners_refused": dict(sorted(stats.refused.items())),
         # The manifest `push` checks the folder against: every data file's size and SHA-256.
         "files": {name: dict(entry) for name, entry in sorted(result.files.items())},
     }
@@ -116,6 +119,7 @@ def card_arguments(record: dict, repo_id: str | None, tag: str | None) -> tuple[
         **{k: record[k] for k in ("task", "version", "generator", "rows", "parameters", "seed", "overrides",
                                   "command", "sources")},
         skipped=sorted(record["skipped"].items()),
+        partners_refused=sorted(record.get("partners_refused", {}).items()),
     )
 
 

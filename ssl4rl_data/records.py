@@ -20,16 +20,19 @@ class ShardStats:
     rows_by_source: Counter = field(default_factory=Counter)
     skipped: Counter = field(default_factory=Counter)
     answers: Counter = field(default_factory=Counter)
+    refused: Counter = field(default_factory=Counter)  # contrastive partners drawn again, by reason
 
     def add(self, other: "ShardStats"):
         self.rows += other.rows
         self.rows_by_source.update(other.rows_by_source)
         self.skipped.update(other.skipped)
         self.answers.update(other.answers)
+        self.refused.update(other.refused)
 
     def to_json(self, shard: dict | None = None) -> str:
         return json.dumps({"rows": self.rows, "rows_by_source": self.rows_by_source,
-                           "skipped": self.skipped, "answers": self.answers, "shard": shard})
+                           "skipped": self.skipped, "answers": self.answers, "refused": self.refused,
+                           "shard": shard})
 
     @classmethod
     def from_dict(cls, data: dict) -> "ShardStats":
@@ -38,6 +41,7 @@ class ShardStats:
             rows_by_source=Counter({int(k): v for k, v in data["rows_by_source"].items()}),
             skipped=Counter(data["skipped"]),
             answers=Counter(data["answers"]),
+            refused=Counter(data.get("refused", {})),
         )
 
 

@@ -8,8 +8,10 @@ test's docstring (measured on the same samples with the code before issue 21).
 
 import numpy as np
 import pytest
+import yaml
+from PIL import Image
 
-from blind import auc_with_ci, bootstrap_ci, grouped_cv_accuracy, photo_crops, resized_photos
+from blind import auc_with_ci, bootstrap_ci, grouped_cv_accuracy, photo_crops, photos, resized_photos
 from conftest import read_rows
 from ssl4rl_data.errors import SkipImage
 from ssl4rl_data.images import decode, encode, sample_rng
@@ -174,3 +176,50 @@ def test_jigsaw_outer_sides_are_not_smoother_than_cut_ones():
     value, low, high = auc_with_ci(smoothness, outer, groups)
     print(f"outer vs cut tile sides by edge smoothness: AUC {value:.3f} [{low:.3f}, {high:.3f}] ({len(outer)} sides)")
     assert low < 0.5 < high and value < 0.56
+
+
+def negatives_of_one_picture(folder, picture_of) -> tuple[int, int, int]:
+    """(negatives, negatives pairing two copies of one picture, near-duplicate partners refused) of a build."""
+    rows = read_rows(folder)
+    pairs = [row["source_id"].split("|") for row in rows if row["answer"] == "negative"]
+    refused = card_record(folder).get("partners_refused", {}).get("near-duplicate", 0)
+    return len(pairs), sum(picture_of(a) == picture_of(b) for a, b in pairs), refused
+
+
+def card_record(folder):
+    return yaml.safe_load((folder / "README.md").read_text().split("---")[1])["ssl4rl"]
+
+
+def test_contrastive_negatives_never_pair_the_sample_stereo_views(tmp_path, run_cli):
+    """Before: only byte- or pixel-identical partners were refused, and the sample source's stereo pair
+    (motorcycle_left/right, one scene) made 2 of 153 negatives over 24 seeds (issue 21: 5 of 229 over
+    40). Now a partner within 8 bits of the picture's perceptual hash is drawn again, and counted."""
+    total, same, refused = 0, 0, 0
+    for seed in range(24):
+        assert run_cli("build", "contrastive", "--seed", seed, "--out", tmp_path / f"s{seed}", "-q")[0] == 0
+        counts = negatives_of_one_picture(tmp_path / f"s{seed}", lambda i: i.removesuffix("_left").removesuffix("_right"))
+        total, same, refused = total + counts[0], same + counts[1], refused + counts[2]
+    print(f"sample: stereo-pair negatives {same} of {total} (95% upper bound {3 / total:.1%}); refused {refused}")
+    assert same == 0 and refused > 0
+
+
+def test_contrastive_negatives_never_pair_copies_of_one_picture(tmp_path, run_cli):
+    """A folder of 12 pictures, each also as a re-encoded 60% copy and a copy shifted by 1/30. Before:
+    3 of 79 negatives over 4 seeds paired two copies of one picture (issue 21: all 6 such pairs over 4
+    seeds). Now: none, and the refused partners are counted in the card."""
+    folder = tmp_path / "copies"
+    folder.mkdir()
+    for name, photo in photos()[:12]:
+        photo.save(folder / f"{name}.png")
+        width, height = photo.size
+        copy = photo.resize((width * 3 // 5, height * 3 // 5), Image.Resampling.BICUBIC)
+        copy.save(folder / f"{name}~small.jpg", quality=70)
+        photo.crop((width // 30, height // 30, width, height)).save(folder / f"{name}~shifted.jpg", quality=90)
+    total, same, refused = 0, 0, 0
+    for seed in range(4):
+        out = tmp_path / f"c{seed}"
+        assert run_cli("build", "contrastive", "--seed", seed, "--source", f"folder:{folder}", "--out", out, "-q")[0] == 0
+        counts = negatives_of_one_picture(out, lambda i: i.split("~")[0].split(".")[0])
+        total, same, refused = total + counts[0], same + counts[1], refused + counts[2]
+    print(f"copies: negatives of one picture {same} of {total} (95% upper bound {3 / total:.1%}); refused {refused}")
+    assert same == 0 and refused > 0
