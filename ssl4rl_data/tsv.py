@@ -122,3 +122,42 @@ class TsvTable:
 
 
 TOO_LARGE = object()
+
+
+REFERENCE_MAX_CHARS = 64  # VLMEvalKit: an image cell this short is the `index` of the row holding the image
+
+
+def as_int(value) -> int | None:
+    """An index cell as an int (`12`, `12.0`, 12), or None (empty, not a number, inf)."""
+    try:
+        return int(float(value))
+    except (TypeError, ValueError, OverflowError):
+        return None
+
+
+def is_reference(cell) -> bool:
+    return isinstance(cell, str) and len(cell.strip()) <= REFERENCE_MAX_CHARS
+
+
+def resolve_image_references(rows, image_column: str, index_column: str = "index"):
+    """`(row, values, holder)` for each `(row, values)`: `holder` is the row number whose image cell
+    holds this row's image (the row itself, unless its cell is a reference), or None for a reference
+    that names no row holding an image. VLMEvalKit resolves a reference against the whole file, so a
+    reference may name a later row: such rows are yielded after the pass, so a holder always comes
+    before the rows that refer to it. Only the referring rows' requested cells are kept meanwhile."""
+    held, pending = {}, []
+    for row, values in rows:
+        cell = values.get(image_column)
+        if is_reference(cell):
+            holder = held.get(as_int(cell))
+            if holder is None:
+                pending.append((row, values))
+            else:
+                yield row, values, holder
+            continue
+        index = as_int(values.get(index_column))
+        if index is not None:
+            held.setdefault(index, row)
+        yield row, values, row
+    for row, values in pending:
+        yield row, values, held.get(as_int(values.get(image_column)))

@@ -12,7 +12,8 @@ import benchmark_files as bf
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "train"))
 import evaluate  # noqa: E402
-from eval_data import extract_choice, read_imagenet, read_mmbench  # noqa: E402
+from eval_data import extract_choice, read_mmbench  # noqa: E402
+from eval_imagenet import read_imagenet  # noqa: E402
 
 OPTIONS = {"A": "a cat", "B": "a dog", "C": "a bird", "D": "a fish"}
 

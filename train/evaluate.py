@@ -5,190 +5,134 @@
     python train/evaluate.py --predictions eval/base/predictions.jsonl --out eval/base-rescored
     python train/evaluate.py --compare eval/base eval/trained --out eval/report
 
-Benchmarks (KIND:PATH, any format the data sources read):
+Benchmarks (KIND:PATH, any format the data sources read; each is scored under its own name: the
+kind, or ssl:FOLDER for SSL datasets, with #2, #3 for repeats):
   mmbench    circular accuracy (a question counts only if every option-rotated copy is right),
-             row accuracy, and circular accuracy per category
+             row accuracy, and circular accuracy per category; a split without answers (test)
+             becomes mmbench_submission.xlsx/.tsv, the file the official server takes
   seedbench  accuracy on image questions (video questions are left out), per question type
-  imagenet   multiple choice: the true class and --imagenet-distractors classes drawn
-             deterministically from the 10 nearest in sorted-synset order; class names from the
-             dataset's label names or --imagenet-classes (LOC_synset_mapping.txt or JSON)
+  imagenet   multiple choice: the true class and --imagenet-distractors classes with distinct
+             names, drawn deterministically from the 10 nearest in sorted-synset order; class names
+             from the dataset's label names or --imagenet-classes (LOC_synset_mapping.txt or JSON)
   ssl        a dataset built by ssl4rl-data, scored by the training reward functions
 
-Prompts: --prompt paper (default: reason in <think>, answer the letter in <answer>) or plain
-(answer the letter directly); every model compared must use the same one. Answers are extracted by
-rules only (answer tag, then option letter, then option text); no judge model; unmatched answers
-count as wrong and are counted.
+Defaults follow VLMEvalKit's Qwen2.5-VL setup, and every setting is recorded in scores.json:
+the prompt `Hint: …` / `Question: …` / `Options:` / `A. …` lines / instruction, where --prompt plain
+is VLMEvalKit's instruction and --prompt paper (default) asks for <think>…</think> <answer>LETTER</answer>;
+images resized into [--min-pixels, --max-pixels] (1280·28·28, 16384·28·28); greedy decoding with
+repetition_penalty 1.0 whatever the checkpoint's generation config says; at most --max-new-tokens
+(2048), stopping at </answer> or EOS. Answers are extracted by rules (train/extraction.py), no judge
+model; unmatched answers count as wrong and are counted.
 
 Files written to --out:
-  predictions.jsonl  one JSON object per benchmark row: benchmark, id, group (MMBench question id),
-                     category, question, options ({letter: text}), answer (gold), task (ssl rows),
-                     output (the raw generation), extracted (the letter or answer found, or null).
-                     `--predictions FILE` re-scores such a file: extraction and scoring are redone
-                     from `output`, so it needs no model.
-  scores.json        per benchmark: the accuracies, counts (rows, questions, unmatched) and the
-                     per-category breakdown, plus the settings of the run.
-  With --compare: report.md (a Markdown table, A vs B) and compare.png (per-category differences).
+  predictions.jsonl  one JSON object per benchmark row: benchmark (kind), name, id, group (MMBench
+                     question id), category, hint, question, options ({letter: text}), answer
+                     (gold; "" for MMBench test rows), task (ssl rows), prompt (the exact text given
+                     after the images), output (the raw generation), extracted (the letter or
+                     answer found, or null). `--predictions FILE` re-scores such a file: extraction
+                     and scoring are redone from `output`, so it needs no model; the run's settings
+                     are kept from the scores.json beside it.
+  scores.json        settings (model, prompt, pixels, decoding, backend, device, timing) and, per
+                     benchmark name, the accuracies, counts (rows, questions, unmatched) and the
+                     per-category breakdown.
+  With --compare RUN RUN...: report.md (settings and scores, one column per run, named by folder) and
+  compare.png (last minus first, per category); runs with different prompts or pixel settings are
+  refused unless --allow-different-settings.
 """
 
 import argparse
 import json
+import os
 import sys
+from collections import Counter
 from pathlib import Path
 
-from eval_data import multiple_choice_prompt, read_imagenet, read_mmbench, read_seedbench, read_ssl
+from eval_compare import compare
+from eval_data import multiple_choice_prompt, read_mmbench, read_seedbench, read_ssl
+from eval_imagenet import read_imagenet
+from generation import QWEN_MAX_PIXELS, QWEN_MIN_PIXELS, Settings, generate
+from predictions import read_predictions
 from scoring import headline, score_predictions
+from submission import write_submission
 
 from ssl4rl_data.errors import UserError
 
+KINDS = ("mmbench", "seedbench", "imagenet", "ssl")
 
-def load_items(specs: list[str], args) -> list:
-    items = []
+
+def check_specs(specs: list[str]):
     for spec in specs:
         kind, _, path = spec.partition(":")
+        if kind not in KINDS:
+            raise ValueError(f"--benchmark {spec}: unknown kind {kind!r}; use {', '.join(KINDS)}")
         if not path or not Path(path).exists():
-            raise UserError(f"--benchmark {spec}: expected KIND:PATH with an existing PATH")
+            raise ValueError(f"--benchmark {spec}: expected KIND:PATH with an existing PATH")
+
+
+def load_items(specs: list[str], args) -> list:
+    """The items of every --benchmark, each named, with its prompt; mistakes raise ValueError."""
+    check_specs(specs)
+    items, seen = [], Counter()
+    for spec in specs:
+        kind, _, path = spec.partition(":")
+        name = f"ssl:{Path(path).resolve().name}" if kind == "ssl" else kind
+        seen[name] += 1
+        name += f"#{seen[name]}" if seen[name] > 1 else ""
         if kind == "mmbench":
             found = read_mmbench(Path(path))
         elif kind == "seedbench":
             found = read_seedbench(Path(path))
         elif kind == "imagenet":
             found = read_imagenet(Path(path), args.imagenet_classes, args.imagenet_distractors, args.seed)
-        elif kind == "ssl":
-            found = read_ssl(Path(path))
         else:
-            raise UserError(f"--benchmark {spec}: unknown kind {kind!r}; use mmbench, seedbench, imagenet or ssl")
-        items += found[: args.limit] if args.limit else found
+            found = read_ssl(Path(path), name)
+        if not found:
+            raise ValueError(f"--benchmark {spec}: no {kind} rows found in {path} (is it a {kind} file?)")
+        for item in found[: args.limit] if args.limit else found:
+            item.name = name
+            item.prompt = multiple_choice_prompt(item, args.prompt)
+            items.append(item)
     return items
 
 
-def generate(items, model_path: str, args) -> list[str]:
-    """Greedy, batched generation with transformers (left padding), on the GPU when there is one."""
-    import torch
-    from tqdm import tqdm
-    from transformers import AutoModelForImageTextToText
-    from vlm import load_processor
+def check_model(model: str):
+    """A local folder must exist and hold a config; a Hub id is tried only when it looks like one and
+    no local folder of that name (or its parent) exists, so a mistyped path never becomes a download."""
+    path = Path(model).expanduser()
+    if path.is_dir():
+        if not (path / "config.json").is_file():
+            raise ValueError(f"--model {model}: the folder has no config.json; is it a saved model?")
+        return
+    parts = model.split("/")
+    hub_like = len(parts) == 2 and all(parts) and not model.startswith((".", "~")) and not Path(parts[0]).exists()
+    if not hub_like:
+        raise ValueError(f"--model {model}: no such folder")
+    if os.environ.get("HF_HUB_OFFLINE") == "1":
+        from huggingface_hub import try_to_load_from_cache
 
-    from ssl4rl_data.images import decode
-
-    device = "cuda" if torch.cuda.is_available() else "cpu"
-    processor = load_processor(model_path, **({"max_pixels": args.max_pixels} if args.max_pixels else {}))
-    model = AutoModelForImageTextToText.from_pretrained(
-        model_path, dtype=torch.bfloat16 if device == "cuda" else torch.float32).to(device).eval()
-    outputs = []
-    for start in tqdm(range(0, len(items), args.batch_size), desc="generating", unit="batch"):
-        batch = items[start:start + args.batch_size]
-        texts, images = [], []
-        for item in batch:
-            content = [{"type": "image"}] * len(item.images) + [
-                {"type": "text", "text": multiple_choice_prompt(item, args.prompt)}]
-            texts.append(processor.apply_chat_template([{"role": "user", "content": content}], tokenize=False,
-                                                       add_generation_prompt=True))
-            images.append([decode(load()) for load in item.images])
-        inputs = processor(text=texts, images=images, padding=True, return_tensors="pt").to(device)
-        with torch.no_grad():
-            generated = model.generate(**inputs, max_new_tokens=args.max_new_tokens, do_sample=False)
-        outputs += processor.batch_decode(generated[:, inputs["input_ids"].shape[1]:], skip_special_tokens=True)
-    return outputs
+        if not isinstance(try_to_load_from_cache(model, "config.json"), str):
+            raise ValueError(f"--model {model}: no such folder, and not in the Hub cache (HF_HUB_OFFLINE=1)")
 
 
-def write_scores(records: list[dict], out: Path, settings: dict) -> dict:
+def write_outputs(records: list[dict], out: Path, settings: dict) -> dict:
     scores = score_predictions(records)
     out.mkdir(parents=True, exist_ok=True)
+    submission = write_submission(records, out)
     with open(out / "predictions.jsonl", "w", encoding="utf-8") as handle:
         for record in records:
             handle.write(json.dumps(record, ensure_ascii=False) + "\n")
-    (out / "scores.json").write_text(json.dumps({"settings": settings, "scores": scores}, indent=2))
-    return scores
+    result = {"settings": settings, "scores": scores, **({"submission": {"mmbench": submission}} if submission else {})}
+    (out / "scores.json").write_text(json.dumps(result, indent=2, ensure_ascii=False))
+    return result
 
 
-FIELDS = {"benchmark": (str,), "group": (str,), "answer": (str,), "output": (str,), "category": (str, type(None))}
-CHOICE_FIELDS = {"options": (dict,)}
-SSL_FIELDS = {"task": (str,)}
-
-
-def read_predictions(path: Path) -> list[dict]:
-    """The records of a predictions.jsonl, each checked for the fields and types scoring reads."""
+def rescored_settings(predictions: Path) -> dict:
+    """The settings of the run that wrote `predictions` (its scores.json beside it), marked re-scored."""
     try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError:
-        raise UserError(f"--predictions {path} is not UTF-8 text (expected a predictions.jsonl from evaluate.py)") from None
-    except OSError as error:
-        raise UserError(f"--predictions {path} cannot be read: {error.strerror or error}") from None
-    records = []
-    for number, line in enumerate(text.splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as error:
-            raise UserError(f"--predictions {path}: line {number} is not JSON ({error.msg}); is the file truncated?") from None
-        if not isinstance(record, dict):
-            raise UserError(f"--predictions {path}: line {number} is not a JSON object")
-        fields = {**FIELDS, **(SSL_FIELDS if record.get("benchmark") == "ssl" else CHOICE_FIELDS)}
-        for name, kinds in fields.items():
-            if not isinstance(record.get(name), kinds):
-                wanted = " or ".join("null" if kind is type(None) else kind.__name__ for kind in kinds)
-                raise UserError(f"--predictions {path}: line {number}: field {name!r} must be {wanted}, "
-                                f"got {type(record.get(name)).__name__ if name in record else 'nothing'}")
-        if record["benchmark"] != "ssl" and not all(isinstance(v, str) for v in record["options"].values()):
-            raise UserError(f"--predictions {path}: line {number}: options must map letters to text")
-        records.append(record)
-    if not records:
-        raise UserError(f"--predictions {path} holds no predictions")
-    return records
-
-
-def read_scores(folder: Path) -> dict:
-    try:
-        scores = json.loads((folder / "scores.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError) as error:
-        reason = getattr(error, "strerror", None) or str(error).splitlines()[0]
-        raise UserError(f"--compare {folder}: no readable scores.json ({reason})") from None
-    if not isinstance(scores, dict) or not isinstance(scores.get("scores"), dict) \
-            or not isinstance(scores.get("settings"), dict):
-        raise UserError(f"--compare {folder}: scores.json is not one written by evaluate.py")
-    return scores
-
-
-def compare(first: Path, second: Path, out: Path):
-    """report.md and compare.png: B minus A, overall and per category, for each benchmark both ran."""
-    a, b = (read_scores(d) for d in (first, second))
-    lines = [f"# {second.name} vs {first.name}", "",
-             f"Prompts: A {a['settings'].get('prompt')}, B {b['settings'].get('prompt')}.", "",
-             "| benchmark | category | A | B | B - A |", "|---|---|---|---|---|"]
-    bars = []
-    for name in sorted(set(a["scores"]) & set(b["scores"])):
-        sa, sb = a["scores"][name], b["scores"][name]
-        ha, hb = headline(name, sa), headline(name, sb)
-        lines.append(f"| {name} | **overall** | {100 * ha:.1f} | {100 * hb:.1f} | {100 * (hb - ha):+.1f} |")
-        for category in sorted(set(sa["categories"]) & set(sb["categories"])):
-            ca, cb = sa["categories"][category]["accuracy"], sb["categories"][category]["accuracy"]
-            lines.append(f"| {name} | {category} | {100 * ca:.1f} | {100 * cb:.1f} | {100 * (cb - ca):+.1f} |")
-            bars.append((f"{name}: {category}", 100 * (cb - ca)))
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "report.md").write_text("\n".join(lines) + "\n")
-    draw_differences(bars, f"{second.name} - {first.name} (accuracy points)").save(out / "compare.png")
-
-
-def draw_differences(bars: list[tuple[str, float]], title: str):
-    """A horizontal bar chart of differences (green up, red down), drawn with Pillow."""
-    from PIL import Image, ImageDraw
-
-    row, label_width, half = 22, 320, 220
-    scale = half / max([abs(v) for _, v in bars] + [1.0])
-    image = Image.new("RGB", (label_width + 2 * half + 80, row * (len(bars) + 2)), "white")
-    draw = ImageDraw.Draw(image)
-    draw.text((8, 4), title, fill="black")
-    middle = label_width + half
-    draw.line([(middle, row), (middle, row * (len(bars) + 1))], fill="gray")
-    for index, (label, value) in enumerate(bars):
-        top = row * (index + 1) + 3
-        draw.text((8, top + 2), label[:48], fill="black")
-        end = middle + value * scale
-        draw.rectangle([min(middle, end), top, max(middle, end), top + row - 6],
-                       fill=(46, 139, 87) if value >= 0 else (200, 60, 60))
-        draw.text((max(middle, end) + 4, top + 2), f"{value:+.1f}", fill="black")
-    return image
+        settings = json.loads((predictions.parent / "scores.json").read_text(encoding="utf-8"))["settings"]
+    except (OSError, ValueError, KeyError, TypeError):
+        settings = {}
+    return {**(settings if isinstance(settings, dict) else {}), "rescored_from": str(predictions)}
 
 
 def main(argv=None) -> int:
@@ -196,12 +140,17 @@ def main(argv=None) -> int:
     parser.add_argument("--model", help="Model folder or Hub id (Qwen2.5-VL / Qwen2-VL).")
     parser.add_argument("--benchmark", action="append", default=[], help="KIND:PATH, repeatable.")
     parser.add_argument("--out", type=Path, required=True, help="Output folder.")
-    parser.add_argument("--prompt", choices=["paper", "plain"], default="paper")
+    parser.add_argument("--prompt", choices=["paper", "plain"], default="paper",
+                        help="Final instruction: the paper's think/answer request, or VLMEvalKit's (plain).")
     parser.add_argument("--predictions", type=Path, help="Re-score this predictions.jsonl instead of generating.")
-    parser.add_argument("--compare", nargs=2, type=Path, metavar=("DIR_A", "DIR_B"), help="Compare two runs.")
+    parser.add_argument("--compare", nargs="+", type=Path, metavar="RUN", help="Compare runs (two or more folders).")
+    parser.add_argument("--allow-different-settings", action="store_true",
+                        help="Compare runs even if their prompts or pixel settings differ.")
+    parser.add_argument("--backend", choices=["transformers", "vllm"], default="transformers")
     parser.add_argument("--batch-size", type=int, default=8)
-    parser.add_argument("--max-new-tokens", type=int, default=1024)
-    parser.add_argument("--max-pixels", type=int, default=None)
+    parser.add_argument("--max-new-tokens", type=int, default=2048)
+    parser.add_argument("--min-pixels", type=int, default=QWEN_MIN_PIXELS, help="Default 1280*28*28 (VLMEvalKit).")
+    parser.add_argument("--max-pixels", type=int, default=QWEN_MAX_PIXELS, help="Default 16384*28*28 (VLMEvalKit).")
     parser.add_argument("--limit", type=int, default=None, help="At most this many rows per benchmark.")
     parser.add_argument("--imagenet-classes", type=Path, default=None)
     parser.add_argument("--imagenet-distractors", type=int, default=3)
@@ -209,26 +158,43 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     try:
         if args.compare:
-            compare(*args.compare, args.out)
-            print(f"wrote {args.out / 'report.md'} and {args.out / 'compare.png'}", file=sys.stderr)
+            if len(args.compare) < 2:
+                raise ValueError("--compare needs two or more run folders")
+            report = compare(args.compare, args.out, args.allow_different_settings)
+            print(f"wrote {report} and {args.out / 'compare.png'}", file=sys.stderr)
             return 0
         if args.predictions:
             records = read_predictions(args.predictions)
-            settings = {"rescored_from": str(args.predictions)}
+            settings = rescored_settings(args.predictions)
         else:
             if not args.model or not args.benchmark:
-                raise UserError("give --model and at least one --benchmark (or --predictions, or --compare)")
+                raise ValueError("give --model and at least one --benchmark (or --predictions, or --compare)")
+            if not 0 < args.min_pixels <= args.max_pixels:
+                raise ValueError("--min-pixels must be positive and at most --max-pixels")
+            check_specs(args.benchmark)
+            check_model(args.model)
             items = load_items(args.benchmark, args)
-            outputs = generate(items, args.model, args)
+            run = Settings(args.min_pixels, args.max_pixels, args.max_new_tokens, args.batch_size, args.backend)
+            if args.backend == "vllm":
+                import importlib.util
+
+                if importlib.util.find_spec("vllm") is None:
+                    raise ValueError("--backend vllm: vLLM is not installed (pip install vllm on a GPU machine)")
+            outputs, facts = generate(items, args.model, run)
             records = [{**item.record(), "output": output} for item, output in zip(items, outputs)]
-            settings = {"model": args.model, "prompt": args.prompt, "max_new_tokens": args.max_new_tokens,
-                        "greedy": True, "benchmarks": args.benchmark}
-        scores = write_scores(records, args.out, settings)
-    except UserError as error:
-        print(f"evaluate.py: error: {error.format_message()}", file=sys.stderr)
+            settings = {"model": args.model, "prompt": args.prompt, **run.record(), **facts,
+                        "benchmarks": args.benchmark, "limit": args.limit, "imagenet_distractors":
+                        args.imagenet_distractors, "seed": args.seed, "extraction": "rules (train/extraction.py)"}
+        result = write_outputs(records, args.out, settings)
+    except (UserError, ValueError, OSError) as error:
+        message = (str(error).strip() or type(error).__name__).splitlines()[0]
+        print(f"evaluate.py: error: {message}", file=sys.stderr)
         return 2
-    for name, result in scores.items():
-        print(f"{name}: {100 * headline(name, result):.1f} ({result['unmatched']} unmatched of {result['rows']} rows)")
+    for name, scores in result["scores"].items():
+        print(f"{name}: {100 * headline(scores):.1f} ({scores['unmatched']} unmatched of {scores['rows']} rows)")
+    if "submission" in result:
+        print(f"mmbench test split: {result['submission']['mmbench']['rows']} rows written to "
+              f"{args.out / result['submission']['mmbench']['file']}")
     return 0
 
 

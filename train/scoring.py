@@ -1,31 +1,42 @@
-"""Scores from prediction records: circular accuracy for MMBench, accuracy elsewhere, the SSL rewards."""
+"""Scores from prediction records: circular accuracy for MMBench, accuracy elsewhere, the SSL rewards;
+and the MMBench submission file for rows whose answers are hidden (the test split)."""
 
 from collections import defaultdict
 
-from eval_data import extract_choice
+from extraction import extract_choice
 
 from ssl4rl_data.rewards import extract_answer, score
 
 
+def record_name(record: dict) -> str:
+    """What a record's scores are reported under: its `name` (ssl:FOLDER, ...), else its benchmark."""
+    return record.get("name") or record["benchmark"]
+
+
 def score_predictions(records: list[dict]) -> dict:
-    """Scores per benchmark from prediction records (see `evaluate.py --help` for their format)."""
-    by_benchmark = defaultdict(list)
+    """Scores per benchmark name from prediction records (see `evaluate.py --help` for their format).
+    Every record gets `extracted`; MMBench rows without a gold answer (the test split) are not scored."""
+    by_name = defaultdict(list)
     for record in records:
-        by_benchmark[record["benchmark"]].append(record)
-    return {name: _score_ssl(rows) if name == "ssl" else _score_choice(rows, circular=name == "mmbench")
-            for name, rows in by_benchmark.items()}
+        if record["benchmark"] == "ssl":
+            record["extracted"] = extract_answer(record["output"])
+        else:
+            record["extracted"] = extract_choice(record["output"], record["options"])
+        if record["answer"] or record["benchmark"] == "ssl":
+            by_name[record_name(record)].append(record)
+    return {name: _score_ssl(rows) if rows[0]["benchmark"] == "ssl"
+            else _score_choice(rows, circular=rows[0]["benchmark"] == "mmbench")
+            for name, rows in by_name.items()}
 
 
-def headline(name: str, scores: dict) -> float:
+def headline(scores: dict) -> float:
     """The number a benchmark is reported by: circular accuracy for MMBench, accuracy otherwise."""
-    return scores["circular_accuracy"] if name == "mmbench" else scores["accuracy"]
+    return scores.get("circular_accuracy", scores["accuracy"])
 
 
 def _score_choice(rows: list[dict], circular: bool) -> dict:
     """Row accuracy; with `circular`, also accuracy over groups (a question counts only if all its
     option-rotated copies are right), and the per-category breakdown by questions."""
-    for row in rows:
-        row["extracted"] = extract_choice(row["output"], row["options"])
     groups = defaultdict(list)
     for row in rows:
         groups[row["group"]].append(row)
@@ -49,7 +60,6 @@ def _score_ssl(rows: list[dict]) -> dict:
     """Mean reward by the training reward functions, overall and per task."""
     tasks = defaultdict(list)
     for row in rows:
-        row["extracted"] = extract_answer(row["output"])
         tasks[row["task"]].append(score(row["output"], row["answer"], row["task"]))
     rewards = [r for values in tasks.values() for r in values]
     return {

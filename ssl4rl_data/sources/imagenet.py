@@ -25,7 +25,7 @@ class ImageNetSource(TableSource):
     expected = "parquet files, a save_to_disk folder, an ImageFolder or flat folder of images, or .tar shards"
 
     def open_tables(self, path):
-        self.layout = _layout(self.path)
+        self.layout = layout(self.path)
         return super().open_tables(path) if self.layout == "tables" else []
 
     def refs(self):
@@ -90,7 +90,8 @@ class ImageNetSource(TableSource):
         return description
 
 
-def _layout(path: Path) -> str:
+def layout(path: Path) -> str:
+    """tables, tars or folder (the evaluator tells layouts apart with it too)."""
     if path.is_file():
         if path.suffix == ".tar":
             return "tars"
