@@ -36,6 +36,7 @@ def provenance(task: Task, options: BuildOptions, result: BuildResult, command: 
         "generator": f"ssl4rl-data {__version__}",
         "task": task.name,
         "parameters": task.parameters(),
+        "baseline": task.baseline(),  # a simple non-learned solver's accuracy, with its source
         "seed": options.seed,
         "options": {"limit": options.limit, "image_format": options.image_format, "max_side": options.max_side},
         "command": command,
@@ -120,6 +121,7 @@ def card_arguments(record: dict, repo_id: str | None, tag: str | None) -> tuple[
                                   "command", "sources")},
         skipped=sorted(record["skipped"].items()),
         partners_refused=sorted(record.get("partners_refused", {}).items()),
+        baseline=record.get("baseline"),
     )
 
 

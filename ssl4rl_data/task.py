@@ -54,6 +54,11 @@ class Task:
     def parameters(self) -> dict:
         return dataclasses.asdict(self.config)
 
+    def baseline(self) -> str | None:
+        """How well a simple non-learned solver does on this task's rows (shown in the card), and where the
+        figure comes from; None where nobody has measured one."""
+        return None
+
     def sample_key(self) -> str:
         """The task's part of every sample's random key: its name and parameters. Variants of one task
         (`contrastive` and `contrastive --strength strong`, `position` and `position --augment-crop`)

@@ -28,6 +28,9 @@ class ContrastiveConfig:
             raise ValueError(f"--size must be at least 28 pixels, got {self.size}")
 
 
+NO_SHARED_PIXELS = {"default": "5%", "strong": "22%"}  # of positives (issue 21 audit)
+
+
 class SimCLRView:
     """The SimCLR view pipeline (method.md): random resized crop, flip, colour jitter, grey, blur.
 
@@ -65,6 +68,10 @@ class Contrastive(Task):
         super().__init__(config)
         # Built (and albumentations imported) here, once, before the build forks its workers.
         self._view = SimCLRView(config.strength, config.size)
+
+    def baseline(self):
+        return ("matching features or colours answers 57-62% of rows (issue 21 audit; chance 50%); "
+                f"{NO_SHARED_PIXELS[self.config.strength]} of positives show two views that share no pixels")
 
     def make(self, image, rng, other_image):
         positive = bool(rng.random() < 0.5)

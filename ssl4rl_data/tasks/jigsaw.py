@@ -92,6 +92,12 @@ class Jigsaw(Task):
             answer=",".join(str(position + 1) for position in answer),
         )
 
+    def baseline(self):
+        measured = {(2, 2): "98.6%", (3, 3): "97.4%"}.get((self.config.rows, self.config.cols))
+        figure = (f"solves {measured} of {self.config.rows}x{self.config.cols} pictures (issue 21 audit)" if measured
+                  else "solves 98.6% of 2x2 and 97.4% of 3x3 pictures (issue 21 audit; this grid not measured)")
+        return f"matching the pixels along tile edges {figure}: the task measures exact visual comparison"
+
     @staticmethod
     def score(prediction: str, truth: str) -> float:
         """Fraction of grid cells given the right piece, for answers that are a permutation of 1..N.
