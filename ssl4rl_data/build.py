@@ -208,7 +208,6 @@ def build_version(task: Task, options: BuildOptions, scans: list[SourceScan]) ->
 def build(
     task: Task,
     sources: list[Source],
-    specs: list[str],
     options: BuildOptions,
     out: Path,
     *,
@@ -231,7 +230,7 @@ def build(
         source.max_file_bytes = max_file_bytes
     with out_lock(out):
         check_out(out, [], overwrite)  # again, now that no other build of `out` can run
-        items, scans = scan(sources, specs, progress)
+        items, scans = scan(sources, progress)
         if options.limit is not None and len(items) > options.limit:
             items = _subset(items, options.limit, options.seed)
         if not items:

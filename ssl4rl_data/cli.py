@@ -166,7 +166,7 @@ def _run_build(task, sources, out, seed, limit, num_proc, image_format, max_side
     command = portable_command(click.get_current_context().find_root().obj["command"])
     keep_freed_memory()  # this process exists to build (see workers.keep_freed_memory)
     result = build(
-        task, parsed, list(sources), options, out,
+        task, parsed, options, out,
         num_proc=num_proc, overwrite=overwrite, progress=not quiet, max_file_bytes=max_file_bytes,
         write_card=lambda folder, res: write_card(folder, res, task=task, options=options, command=command,
                                                   overrides=overrides),

@@ -25,7 +25,6 @@ SCAN_BATCH, SCAN_PART = 1024, 64  # refs the scan's threads work ahead on, and p
 
 @dataclass
 class SourceScan:
-    spec: str
     description: dict
     images: int = 0
     duplicates: int = 0
@@ -34,7 +33,7 @@ class SourceScan:
     skipped: Counter = field(default_factory=Counter)  # the same, by reason
 
 
-def scan(sources: list[Source], specs: list[str], progress: bool) -> tuple[ItemList, list[SourceScan]]:
+def scan(sources: list[Source], progress: bool) -> tuple[ItemList, list[SourceScan]]:
     """List every image once: drop repeated ids within a source and repeated content across all sources.
 
     Files the source does not hash itself (a `folder:` source; one whose ids are content hashes, such
@@ -45,8 +44,8 @@ def scan(sources: list[Source], specs: list[str], progress: bool) -> tuple[ItemL
     bar = tqdm(desc="scanning", unit="img", disable=not progress, mininterval=0.5)
     try:
         with ThreadPoolExecutor(os.cpu_count() or 1) as pool:
-            for index, (source, spec) in enumerate(zip(sources, specs)):
-                summary = SourceScan(spec=spec, description={})
+            for index, source in enumerate(sources):
+                summary = SourceScan(description={})
                 for batch in _batches(source.refs(), SCAN_BATCH):
                     parts = [batch[start:start + SCAN_PART] for start in range(0, len(batch), SCAN_PART)]
                     digests = itertools.chain.from_iterable(pool.map(functools.partial(_digests, source), parts))

@@ -213,7 +213,7 @@ def test_second_build_to_the_same_out_is_refused_at_the_rename(tmp_path, two_pho
         (out / "theirs.txt").write_text("first build")
 
     with pytest.raises(UserError, match="kept in"):
-        build(task, [parse_source(f"folder:{two_photos}")], ["folder"], BuildOptions(), out, progress=False,
+        build(task, [parse_source(f"folder:{two_photos}")], BuildOptions(), out, progress=False,
               write_card=another_build_finishes_first)
     assert (out / "theirs.txt").read_text() == "first build"
     assert list(tmp_path.glob(".d.partial-*/data/*.parquet"))
@@ -222,7 +222,7 @@ def test_second_build_to_the_same_out_is_refused_at_the_rename(tmp_path, two_pho
     rebuilt = []
     original = build_module.ShardBuilder.build_shard
     monkeypatch.setattr(build_module.ShardBuilder, "build_shard", lambda self, i: rebuilt.append(i) or original(self, i))
-    build(task, [parse_source(f"folder:{two_photos}")], ["folder"], BuildOptions(), out, progress=False,
+    build(task, [parse_source(f"folder:{two_photos}")], BuildOptions(), out, progress=False,
           overwrite=True)
     assert rebuilt == [] and not (out / "theirs.txt").exists() and len(read_rows(out)) == 2  # the staged data reused
 

@@ -37,7 +37,7 @@ def test_scan_drops_repeated_ids_and_repeated_content_and_counts_them():
     a, b, c, d = images(4)
     first = ListedImages([("x", a), ("y", b), ("x", c), ("z", a), ("broken", None)])
     second = ListedImages([("x", b), ("w", d)])
-    items, scans = scan([first, second], ["first", "second"], progress=False)
+    items, scans = scan([first, second], progress=False)
     kept = [(items[i].source_index, items[i].ref.source_id) for i in range(len(items))]
     # first: "x" again is an id repeat, "z" repeats x's bytes; second: "x" repeats y's bytes (across sources)
     assert kept == [(0, "x"), (0, "y"), (1, "w")]
@@ -50,7 +50,7 @@ def test_scan_keeps_source_order_across_hashing_batches():
     # More images than the scan's threads hash in one batch, every tenth unreadable: order and counts hold.
     count = 2 * SCAN_BATCH + 7
     entries = [(f"id{n}", None if n % 10 == 3 else f"image {n}".encode()) for n in range(count)]
-    items, scans = scan([ListedImages(entries)], ["s"], progress=False)
+    items, scans = scan([ListedImages(entries)], progress=False)
     readable = [n for n in range(count) if n % 10 != 3]
     assert [items[i].ref.source_id for i in range(len(items))] == [f"id{n}" for n in readable]
     assert [bytes(d).hex() for d in items.digests] == [content_digest(entries[n][1]) for n in readable]
@@ -62,7 +62,7 @@ def test_fingerprint_follows_ids_and_bytes_but_not_repeats():
     a, b, c = images(3)
 
     def fingerprint(entries):
-        items, scans = scan([ListedImages(entries)], ["s"], progress=False)
+        items, scans = scan([ListedImages(entries)], progress=False)
         items.close()
         return scans[0].fingerprint
 
@@ -74,7 +74,7 @@ def test_fingerprint_follows_ids_and_bytes_but_not_repeats():
 
 def test_subset_is_seeded_spread_and_keeps_source_order():
     entries = [(f"id{i:03d}", data) for i, data in enumerate(images(40))]
-    items, _ = scan([ListedImages(entries)], ["s"], progress=False)
+    items, _ = scan([ListedImages(entries)], progress=False)
 
     def chosen(seed):
         subset = _subset(items, 10, seed)
@@ -88,7 +88,7 @@ def test_subset_is_seeded_spread_and_keeps_source_order():
 
 def test_folder_items_read_back_after_scan(photo_folder):
     source = parse_source(f"folder:{photo_folder}")
-    items, scans = scan([source], ["folder"], progress=False)
+    items, scans = scan([source], progress=False)
     assert len(items) == scans[0].images == len(list(photo_folder.glob("*.jpg")))
     last = items[len(items) - 1]
     assert source.read(last.ref.locator) == (photo_folder / last.ref.source_id.split(":", 1)[1]).read_bytes()
