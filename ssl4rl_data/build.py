@@ -26,7 +26,8 @@ from .files import DEFAULT_MAX_FILE_BYTES
 from .images import IMAGE_FORMATS, decode, encode, sample_rng
 from .items import ItemList
 from .near_duplicates import near_duplicate, perceptual_hash
-from .output import check_out, out_lock, publish, remove_stale_partials, staging_path
+from .output import check_out, move_into_place, out_lock, remove_stale_partials, staging_path
+from .partners import partner_index
 from .records import ShardStats, read_record, write_record
 from .scan import SCAN_BATCH, SourceScan, scan  # noqa: F401 (SCAN_BATCH: tests read it here)
 from .schema import ARROW_SCHEMA, PARQUET_WRITER_OPTIONS, RowBatch
@@ -79,8 +80,10 @@ def shard_bounds(count: int) -> list[tuple[int, int]]:
 class ShardBuilder:
     """Turns items into rows. Created once, then shared with worker processes by fork."""
 
-    def __init__(self, task: Task, sources: list[Source], items: ItemList, options: BuildOptions, staging: Path):
+    def __init__(self, task: Task, sources: list[Source], items: ItemList, options: BuildOptions, staging: Path,
+                 partners=None):
         self.task, self.sources, self.items, self.options = task, sources, items, options
+        self.partners = partners  # a PartnerIndex where the task pairs pictures
         self.staging = staging
         self.shards = shard_bounds(len(items))
         self.on_rows = None  # called with the number of images done, for the progress bar
@@ -153,6 +156,9 @@ class ShardBuilder:
                 other = int(rng.integers(len(self.items) - 1))
                 other += other >= position
                 if self.items.digests[other] == self.items.digests[position]:
+                    continue
+                if self.partners is not None and self.partners.near(other, position):
+                    stats.refused["near-duplicate"] += 1  # known from the index: not even decoded
                     continue
                 item = self.items[other]
                 try:
@@ -240,7 +246,12 @@ def build(
         removed = remove_stale_partials(out, keep=staging)
         (staging / "data").mkdir(parents=True, exist_ok=True)
         (staging / ".shards").mkdir(exist_ok=True)
-        builder = ShardBuilder(task, sources, items, options, staging)
+        partners = partner_index(items, sources) if task.pairs_pictures else None
+        if partners is not None:
+            later = partners.later_copies()
+            for index, summary in enumerate(scans):
+                summary.near_duplicates = int(later[items.source_index == index].sum())
+        builder = ShardBuilder(task, sources, items, options, staging, partners)
         try:
             stats, files = _run_shards(builder, num_proc, progress)
         finally:
@@ -258,7 +269,7 @@ def build(
         if write_card is not None:
             write_card(staging, result)
         try:
-            publish(staging, out, overwrite)
+            move_into_place(staging, out, overwrite)
         except UserError:  # refused: the staged data stays, with its records, for a rerun to reuse
             (staging / ".shards").mkdir(exist_ok=True)
             for name, data in records.items():

@@ -130,7 +130,7 @@ def _rename_noreplace(source: Path, target: Path) -> None:
     os.rename(source, target)
 
 
-def publish(staging: Path, out: Path, overwrite: bool) -> None:
+def move_into_place(staging: Path, out: Path, overwrite: bool) -> None:
     """Move the finished folder into place; an existing `out` is replaced only with `overwrite`, and only
     after the new one is whole."""
     try:
