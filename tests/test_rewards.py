@@ -32,6 +32,15 @@ def wrap(answer: str) -> str:
         ("position", "bottom-right", "bottom-left", 0.0),
         ("contrastive", "negative", "NEGATIVE", 1.0),
         ("contrastive", "negative", "positive", 0.0),
+        ("flip", "5", " 5 ", 1.0),
+        ("flip", "5", "05", 0.0),
+        ("flip", "5", "cell 5", 0.0),
+        ("context", "top-right", "Top-Right", 1.0),
+        ("context", "top-right", "top right", 0.0),
+        ("context", "top-right", "right", 0.0),
+        ("inpaint", "3", "3", 1.0),
+        ("inpaint", "3", "3rd", 0.0),
+        ("inpaint", "3", "4", 0.0),
     ],
 )
 def test_golden_cases(task, truth, prediction, expected):
@@ -85,8 +94,8 @@ completions = st.one_of(
 @settings(max_examples=400, deadline=None)
 @given(
     completion=completions,
-    task=st.sampled_from(["rotation", "jigsaw", "position", "contrastive"]),
-    truth=st.one_of(st.sampled_from(["90", "2,4,1,3", "top-left", "positive"]), st.text(), st.none()),
+    task=st.sampled_from(["rotation", "jigsaw", "position", "contrastive", "flip", "context", "inpaint"]),
+    truth=st.one_of(st.sampled_from(["90", "2,4,1,3", "top-left", "positive", "5", "bottom"]), st.text(), st.none()),
 )
 def test_rewards_never_raise_and_stay_in_range(completion, task, truth):
     (reward,) = accuracy_reward([completion], answer=[truth], task=[task])
