@@ -150,3 +150,242 @@ def test_mistakes_get_one_line(tmp_path, capsys):
     assert evaluate.main(["--model", "m", "--benchmark", f"nope:{tmp_path}", "--out", str(tmp_path / "o")]) == 2
     assert "unknown kind 'nope'" in capsys.readouterr().err
     assert evaluate.main(["--out", str(tmp_path / "o")]) == 2
+
+
+# --- parity with VLMEvalKit's Qwen2.5-VL setup --------------------------------------------------------
+
+def test_prompt_layout_is_vlmevalkits_and_paper_changes_only_the_instruction():
+    from eval_data import PAPER_INSTRUCTION, Item, multiple_choice_prompt
+
+    item = Item(benchmark="mmbench", id="1", answer="A", hint="It is outdoors.", question="What is it?",
+                options={"A": "a cat", "B": "a dog"})
+    plain = multiple_choice_prompt(item, "plain")
+    assert plain == ("Hint: It is outdoors.\nQuestion: What is it?\nOptions:\nA. a cat\nB. a dog\n"
+                     "Please select the correct answer from the options above.")
+    paper = multiple_choice_prompt(item, "paper")
+    assert paper.splitlines()[:-1] == plain.splitlines()[:-1] and paper.splitlines()[-1] == PAPER_INSTRUCTION
+    item.hint = ""
+    assert multiple_choice_prompt(item, "plain").startswith("Question: What is it?\nOptions:\n")
+    chinese = Item(benchmark="mmbench", id="2", answer="A", question="这是什么?", options={"A": "猫", "B": "狗"})
+    assert multiple_choice_prompt(chinese, "plain").endswith("\n请直接回答选项字母。")
+
+
+@pytest.fixture()
+def captured_generate(monkeypatch):
+    """Records the generation config and image grids of every `generate` call, and runs it."""
+    from transformers import GenerationMixin
+
+    calls, original = [], GenerationMixin.generate
+
+    def spy(self, *args, **kwargs):
+        calls.append(kwargs)
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(GenerationMixin, "generate", spy)
+    return calls
+
+
+def qwen_like_generation_config(model: Path):
+    """What Qwen2.5-VL-3B-Instruct's generation_config.json says: sampling, repetition_penalty 1.05."""
+    config = json.loads((model / "generation_config.json").read_text())
+    config.update(do_sample=True, temperature=0.1, top_p=0.001, top_k=1, repetition_penalty=1.05)
+    (model / "generation_config.json").write_text(json.dumps(config))
+
+
+def test_parity_settings_are_used_and_recorded(tmp_path, tiny_model, captured_generate, monkeypatch):
+    import shutil
+
+    import transformers.generation.logits_process as processors
+
+    penalties, warpers = [], []
+    for name, found in (("RepetitionPenaltyLogitsProcessor", penalties), ("TemperatureLogitsWarper", warpers),
+                        ("TopPLogitsWarper", warpers)):
+        cls = getattr(processors, name)
+        monkeypatch.setattr(cls, "__init__", lambda self, *a, _init=cls.__init__, _found=found, **k: (
+            _found.append(a), _init(self, *a, **k))[1])
+
+    model = Path(shutil.copytree(tiny_model, tmp_path / "model"))
+    qwen_like_generation_config(model)
+    mmbench = bf.write_mmbench_tsv(tmp_path / "MMBench_DEV_EN.tsv")
+    out = tmp_path / "eval"
+    assert evaluate.main(["--model", str(model), "--out", str(out), "--max-new-tokens", "6", "--limit", "3",
+                          "--benchmark", f"mmbench:{mmbench}"]) == 0
+    settings = json.loads((out / "scores.json").read_text())["settings"]
+    assert {k: settings[k] for k in ("prompt", "min_pixels", "max_pixels", "max_new_tokens", "do_sample",
+                                     "repetition_penalty", "stop", "backend")} == {
+        "prompt": "paper", "min_pixels": 1280 * 28 * 28, "max_pixels": 16384 * 28 * 28, "max_new_tokens": 6,
+        "do_sample": False, "repetition_penalty": 1.0, "stop": ["</answer>", "EOS"], "backend": "transformers"}
+    config = captured_generate[0]["generation_config"]
+    assert (config.do_sample, config.repetition_penalty, config.max_new_tokens, config.stop_strings) == \
+        (False, 1.0, 6, ["</answer>"])
+    grid = captured_generate[0]["image_grid_thw"]  # 240x180 photos are enlarged to at least 1280 visual tokens
+    assert all(int(t * h * w) // 4 >= 1280 for t, h, w in grid.tolist())
+    records = [json.loads(line) for line in (out / "predictions.jsonl").read_text().splitlines()]
+    assert records[0]["prompt"].startswith(f"Hint: {bf.MARKER} hint\nQuestion: {bf.MARKER} question 0?")
+    assert records[0]["prompt"].endswith("<answer>A</answer>") and "\nOptions:\nA. " in records[0]["prompt"]
+
+    # the checkpoint's repetition_penalty 1.05 and sampling are not applied (a plain generate call would apply them)
+    assert penalties == [] and warpers == []
+
+
+# --- one reader per benchmark ------------------------------------------------------------------------
+
+def reversed_tsv(source: Path, target: Path) -> Path:
+    """The same TSV with its rows in reverse order: every image reference now names a later row."""
+    import pandas as pd
+
+    frame = pd.read_csv(source, sep="\t", dtype=str, keep_default_na=False)
+    frame.iloc[::-1].to_csv(target, sep="\t", index=False)
+    return target
+
+
+def builder_refs(kind: str, path: Path):
+    from ssl4rl_data.registry import sources
+
+    source = sources()[kind](str(path), {})
+    requested = []
+    for table in source.tables:
+        rows = table.rows
+        table.rows = lambda columns, rows=rows: (requested.append(list(columns)), rows(columns))[1]
+    return list(source.refs()), source, requested
+
+
+@pytest.mark.parametrize("order", ["holders-first", "references-first"])
+def test_mmbench_evaluator_and_builder_share_the_reader(tmp_path, order):
+    from ssl4rl_data.sources.mmbench import LABEL_COLUMNS
+
+    tsv = bf.write_mmbench_tsv(tmp_path / "MMBench_DEV_EN.tsv")
+    if order == "references-first":
+        (tmp_path / "reversed").mkdir()
+        tsv = reversed_tsv(tsv, tmp_path / "reversed" / "MMBench_DEV_EN.tsv")
+    items = read_mmbench(tsv)
+    assert len(items) == 12 and len({i.group for i in items}) == 4
+    assert all(i.images[0]() for i in items)
+    refs, source, requested = builder_refs("mmbench", tsv)
+    assert len(refs) == 12 and not source.excluded
+    assert len({r.source_id for r in refs}) == 4 and len({r.digest for r in refs}) == bf.MMBENCH_UNIQUE
+    assert requested and not any(set(columns) & set(LABEL_COLUMNS) for columns in requested)
+
+
+def test_seedbench_tsv_references_are_resolved_by_both_uses(tmp_path):
+    from eval_data import read_seedbench
+
+    import pandas as pd
+
+    tsv = bf.write_seed_tsv(tmp_path / "SEEDBench_IMG.tsv")
+    frame = pd.read_csv(tsv, sep="\t", dtype=str, keep_default_na=False)
+    frame.loc[2, "image"] = "1"  # VLMEvalKit's way of repeating row 1's image
+    frame.to_csv(tsv, sep="\t", index=False)
+    items = read_seedbench(tsv)
+    assert len(items) == 3 and items[2].images[0]() == items[1].images[0]()
+    refs, source, requested = builder_refs("seedbench", tsv)
+    assert len(refs) == 3 and refs[2].digest == refs[1].digest and not source.excluded
+    assert not any({"question", "answer", "A", "category"} & set(columns) for columns in requested)
+
+
+def test_imagenet_options_are_distinct_class_names(tmp_path):
+    classes = tmp_path / "LOC_synset_mapping.txt"
+    names = ["tench", "maillot", "maillot, tank suit", "crane", "crane", "goldfish", "shark", "ray", "cock", "hen"]
+    classes.write_text("".join(f"n{index:08d} {name}\n" for index, name in enumerate(names)))
+    root = tmp_path / "val"
+    for synset in ("n00000001", "n00000002", "n00000003", "n00000004"):
+        (root / synset).mkdir(parents=True)
+        for k in range(4):
+            bf.photo(k).save(root / synset / f"{k}.JPEG", format="JPEG")
+    items = read_imagenet(root, classes, distractors=3, seed=0)
+    assert len(items) == 16
+    for item in items:
+        assert len(item.options) == 4 and len(set(item.options.values())) == 4
+
+
+# --- scoring by name, comparison, submission, mistakes -----------------------------------------------
+
+def test_several_ssl_datasets_are_scored_separately(tmp_path, datasets_two_tasks):
+    import argparse
+
+    rotation, jigsaw = datasets_two_tasks
+    args = argparse.Namespace(limit=None, prompt="paper", imagenet_classes=None, imagenet_distractors=3, seed=0)
+    items = evaluate.load_items([f"ssl:{rotation}", f"ssl:{jigsaw}", f"ssl:{rotation}"], args)
+    assert [i.name for i in items][::6] == ["ssl:rotation", "ssl:jigsaw", "ssl:rotation#2"]
+    records = [{**item.record(), "output": f"<answer>{item.answer}</answer>" if item.name != "ssl:jigsaw" else ""}
+               for item in items]
+    scores = evaluate.score_predictions(records)
+    assert set(scores) == {"ssl:rotation", "ssl:jigsaw", "ssl:rotation#2"}
+    assert scores["ssl:rotation"]["rows"] == 6 and scores["ssl:rotation"]["accuracy"] == 1.0
+    assert scores["ssl:jigsaw"]["accuracy"] == 0.0
+
+
+def run_with_settings(tmp_path, name, records, **settings):
+    folder = tmp_path / name
+    folder.mkdir()
+    predictions = write_predictions(folder / "predictions.jsonl", records)
+    (folder / "scores.json").write_text(json.dumps({"settings": settings, "scores": {}}))
+    assert evaluate.main(["--predictions", str(predictions), "--out", str(folder)]) == 0
+    return folder
+
+
+def test_compare_keeps_settings_names_runs_and_refuses_different_settings(tmp_path, capsys):
+    pixels = {"min_pixels": 1003520, "max_pixels": 12845056}
+    base = run_with_settings(tmp_path, "base", GOLDEN, prompt="paper", model="m0", **pixels)
+    trained = run_with_settings(tmp_path, "trained", GOLDEN, prompt="paper", model="m1", **pixels)
+    plain = run_with_settings(tmp_path, "plain", GOLDEN, prompt="plain", model="m1", **pixels)
+    kept = json.loads((trained / "scores.json").read_text())["settings"]
+    assert kept["model"] == "m1" and kept["prompt"] == "paper" and kept["rescored_from"].endswith("predictions.jsonl")
+    assert evaluate.main(["--compare", str(base), str(trained), "--out", str(tmp_path / "cmp")]) == 0
+    report = (tmp_path / "cmp" / "report.md").read_text()
+    assert "| benchmark | category | base | trained | trained - base |" in report
+    assert "| model | m0 | m1 |" in report
+    capsys.readouterr()
+    assert evaluate.main(["--compare", str(base), str(plain), "--out", str(tmp_path / "no")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "prompt: base=paper, plain=plain" in err and "--allow-different-settings" in err
+    assert not (tmp_path / "no" / "report.md").exists()
+    assert evaluate.main(["--compare", str(base), str(plain), "--out", str(tmp_path / "yes"),
+                          "--allow-different-settings"]) == 0
+    assert "| prompt (differs) | paper | plain |" in (tmp_path / "yes" / "report.md").read_text()
+
+
+def test_mmbench_test_split_writes_the_submission_file(tmp_path):
+    import zipfile
+
+    hidden = [{**r, "answer": ""} for r in GOLDEN if r["benchmark"] == "mmbench"]
+    predictions = write_predictions(tmp_path / "predictions.jsonl", hidden + GOLDEN[8:])
+    assert evaluate.main(["--predictions", str(predictions), "--out", str(tmp_path / "out")]) == 0
+    result = json.loads((tmp_path / "out" / "scores.json").read_text())
+    assert "mmbench" not in result["scores"] and result["submission"]["mmbench"]["rows"] == 8
+    rows = (tmp_path / "out" / "mmbench_submission.tsv").read_text().splitlines()
+    assert rows[0].split("\t") == ["index", "question", "hint", "A", "B", "C", "D", "category", "prediction"]
+    assert [row.split("\t")[-1] for row in rows[1:4]] == ["A", "B", "C"]
+    with zipfile.ZipFile(tmp_path / "out" / "mmbench_submission.xlsx") as archive:
+        sheet = archive.read("xl/worksheets/sheet1.xml").decode()
+    assert sheet.count("<row ") == 9 and "<t xml:space=\"preserve\">prediction</t>" in sheet
+
+
+def test_a_missing_model_folder_is_one_line_without_the_hub(tmp_path, capsys, monkeypatch):
+    import time
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "0")
+    tsv = bf.write_mmbench_tsv(tmp_path / "MMBench_DEV_EN.tsv")
+    (tmp_path / "out").mkdir()
+    for model in (str(tmp_path / "out" / "qwen_typo"), "out/qwen_typo", "./nothing", str(tmp_path)):
+        monkeypatch.chdir(tmp_path)
+        started = time.perf_counter()
+        assert evaluate.main(["--model", model, "--benchmark", f"mmbench:{tsv}", "--out", str(tmp_path / "o")]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "--model" in err and time.perf_counter() - started < 5
+
+
+@pytest.mark.parametrize("case", ["csv-file", "empty-folder", "tsv-without-images"])
+def test_a_benchmark_in_no_known_format_is_one_line(tmp_path, tiny_model, capsys, case):
+    path = tmp_path / "bench"
+    if case == "csv-file":
+        path = tmp_path / "MMBench.csv"
+        path.write_text("index,question\n1,q\n")
+    elif case == "empty-folder":
+        path.mkdir()
+    else:
+        path = tmp_path / "MMBench_DEV_EN.tsv"
+        path.write_text("index\tquestion\tA\tB\tanswer\n1\tq\ta\tb\tA\n")
+    assert evaluate.main(["--model", str(tiny_model), "--benchmark", f"mmbench:{path}", "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("evaluate.py: error:")
