@@ -31,6 +31,7 @@ class SourceScan:
     unreadable: int = 0  # inputs skipped while scanning, all reasons together
     fingerprint: str = ""
     skipped: Counter = field(default_factory=Counter)  # the same, by reason
+    near_duplicates: int | None = None  # pictures with a near-duplicate listed before them (partners.py)
 
 
 def scan(sources: list[Source], progress: bool) -> tuple[ItemList, list[SourceScan]]:

@@ -33,6 +33,7 @@ class Sample:
 class Task:
     name: ClassVar[str]
     Config: ClassVar[type]
+    pairs_pictures: ClassVar[bool] = False  # asks `make` for other pictures: the build indexes near-duplicates
 
     def __init__(self, config):
         self.config = config

@@ -201,6 +201,7 @@ def test_contrastive_negatives_never_pair_the_sample_stereo_views(tmp_path, run_
         total, same, refused = total + counts[0], same + counts[1], refused + counts[2]
     print(f"sample: stereo-pair negatives {same} of {total} (95% upper bound {3 / total:.1%}); refused {refused}")
     assert same == 0 and refused > 0
+    assert card_record(tmp_path / "s0")["sources"][0]["near_duplicates"] == 1  # motorcycle_right, found at scan
 
 
 def test_contrastive_negatives_never_pair_copies_of_one_picture(tmp_path, run_cli):
@@ -221,5 +222,7 @@ def test_contrastive_negatives_never_pair_copies_of_one_picture(tmp_path, run_cl
         assert run_cli("build", "contrastive", "--seed", seed, "--source", f"folder:{folder}", "--out", out, "-q")[0] == 0
         counts = negatives_of_one_picture(out, lambda i: i.split("~")[0].split(".")[0])
         total, same, refused = total + counts[0], same + counts[1], refused + counts[2]
-    print(f"copies: negatives of one picture {same} of {total} (95% upper bound {3 / total:.1%}); refused {refused}")
-    assert same == 0 and refused > 0
+    found = card_record(out)["sources"][0]["near_duplicates"]
+    print(f"copies: negatives of one picture {same} of {total} (95% upper bound {3 / total:.1%}); refused {refused}; "
+          f"near-duplicates found at scan {found} of 25")
+    assert same == 0 and refused > 0 and 21 <= found <= 25  # two copies of 12 pictures, and the stereo view

@@ -63,6 +63,7 @@ class SimCLRView:
 @register_task("contrastive")
 class Contrastive(Task):
     Config = ContrastiveConfig
+    pairs_pictures = True
 
     def __init__(self, config):
         super().__init__(config)
