@@ -48,7 +48,7 @@ def test_rotation_fine_step_sharpness_does_not_tell_the_angle(crops):
 
     What remains by design: for 0/90/180/270 the two views are exact 90-degree re-orderings of one
     another's pixels, and for odd multiples of 45 they are not, so the *absolute* difference of the
-    views' sharpness still separates the two groups (AUC 0.87). That is pixel matching, the task's own
+    views' sharpness still separates the two groups (AUC 0.88). That is pixel matching, the task's own
     content comparison; no single view, and no signed comparison, says which group a row is in."""
     task = Rotation(RotationConfig(step=45))
     sharpness, odd, answers, groups = [], [], [], []
