@@ -80,15 +80,28 @@ def layout(width: int, height: int, gap: float, jitter: float) -> tuple[int, int
 
 def project_chroma(patch: Image.Image) -> Image.Image:
     """Remove each pixel's component along the green-magenta axis (-1, 2, -1): Doersch et al.'s
-    'projection'. Greys stay as they are; red-blue and brightness differences stay.
+    'projection'. Greys stay as they are; brightness and red-blue differences stay. Colours the
+    projection would push out of 0..255 are pulled towards their grey instead of clipped, and the
+    rounding keeps 2 green = red + blue exactly, so no trace of the green-magenta axis is left.
 
     >>> project_chroma(Image.new("RGB", (1, 1), (30, 210, 90))).getpixel((0, 0))
     (80, 110, 140)
+    >>> pixels = np.asarray(project_chroma(Image.fromarray(np.random.default_rng(0).integers(0, 256, (64, 64, 3), np.uint8))), int)
+    >>> bool(np.all(2 * pixels[..., 1] == pixels[..., 0] + pixels[..., 2]))
+    True
     """
     pixels = np.asarray(patch, dtype=np.float32)
-    component = (2 * pixels[..., 1] - pixels[..., 0] - pixels[..., 2]) / 6
-    pixels = pixels + component[..., None] * np.array([1, -2, 1], np.float32)
-    return Image.fromarray(np.clip(np.rint(pixels), 0, 255).astype(np.uint8))
+    grey = pixels.mean(axis=2)  # the projection moves along (1, -2, 1), which keeps this mean
+    red_blue = (pixels[..., 0] - pixels[..., 2]) / 2  # what is left of the colour: (+d, 0, -d) about grey
+    # Largest factor <= 1 keeping grey +- red_blue inside 0..255.
+    room = np.minimum(grey, 255 - grey)
+    magnitude = np.abs(red_blue)
+    factor = np.divide(room, magnitude, out=np.ones_like(room), where=magnitude > room)
+    green = np.rint(grey)
+    shift = np.rint(red_blue * factor)
+    shift = np.clip(shift, np.maximum(-green, green - 255), np.minimum(255 - green, green))
+    out = np.stack([green + shift, green, green - shift], axis=2)
+    return Image.fromarray(out.astype(np.uint8))
 
 
 def _thumb_std(image: Image.Image, box: tuple[int, int, int, int]) -> float:
