@@ -1,18 +1,19 @@
 """Context (Doersch et al. 2015): the second patch comes from one of the 8 places around the first; answer where.
 
-Doersch et al. found two shortcuts in this task, and both are handled here:
-- boundary continuation (lines and textures running straight from one patch into the next): the
-  patches never touch, a gap (`--gap`, half a patch side by default, as their 48 px for 96 px patches)
-  lies between them, and the second patch is jittered off its grid place (`--jitter`) along both axes,
-  so edges do not line up across the gap (along the direction of the step the jitter only narrows the
-  gap, never below 16 px, the same way for every direction: the layout then needs no room beyond the
-  3 x 3 grid, and pictures down to 160 px still fit 32 px patches);
-- chromatic aberration (lenses displace green against red and blue by an amount that grows towards
-  the frame's edges, so a patch's colour fringes tell its absolute place in the frame): by default
-  both patches have the green-magenta colour axis projected out, their fix ("projection"), or are
-  greyed (`--chroma grey`); `--chroma keep` keeps the colours.
+Boundary continuation, the first shortcut Doersch et al. found (lines and textures running straight
+from one patch into the next): the patches never touch. A gap (--gap, half a patch side by default,
+as their 48 px for 96 px patches) lies between them, and the second patch is jittered off its grid
+place (--jitter) along both axes, so edges do not line up across the gap. Along the step the jitter
+only narrows the gap, never below 16 px, the same way for every direction, so the layout needs no
+room beyond the 3 x 3 grid: pictures down to 160 px still give 32 px patches.
+
+Chromatic aberration, the second (lenses displace green against red and blue by an amount that grows
+towards the frame's edges, so colour fringes tell a patch's place in the frame): by default both
+patches have the green-magenta colour axis projected out, their fix; --chroma grey greys them, and
+--chroma keep keeps the colours.
+
 The first patch's place is drawn among those that leave room for all eight neighbours, so it says
-nothing about the direction (a patch near the top of the frame does not predict "bottom").
+nothing about the direction (a patch near the top of the frame does not predict 'bottom').
 """
 
 from dataclasses import dataclass, field

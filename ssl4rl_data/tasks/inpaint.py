@@ -5,8 +5,9 @@ cells of the picture would be): the picture is an R x C window in one corner of 
 laid on the photo, and the distractors are cell-sized windows of the L-shaped margin outside it, on
 the same 16 px grid (JPEG blocks in one phase), of the same size, from the same photo (same
 sharpness, noise and compression), none touching another. They are the margin windows nearest the
-answer in colour, and then take the answer's per-channel mean and spread, so colour statistics
-(against the grey cell's surroundings or anything else) do not single the answer out; what does is
+answer in colour and, recoloured, at least as like some visible cell as the answer is; then they take
+the answer's per-channel mean and spread. So neither colour statistics (against the grey cell's
+surroundings or anything else) nor resemblance to the picture single the answer out; what does is
 how the candidate continues the picture across the grey cell's edges.
 """
 
