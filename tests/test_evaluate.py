@@ -133,6 +133,7 @@ def test_tiny_model_end_to_end(tmp_path, run_cli):
     imagenet = bf.write_imagenet_parquet(tmp_path / "imagenet")
     assert run_cli("build", "rotation", "--limit", "3", "--out", tmp_path / "ssl", "-q")[0] == 0
     args = ["--model", str(model), "--out", str(tmp_path / "eval"), "--max-new-tokens", "4", "--batch-size", "4",
+            "--max-pixels", "12544",
             "--benchmark", f"mmbench:{mmbench}", "--benchmark", f"seedbench:{seed}",
             "--benchmark", f"imagenet:{imagenet}", "--benchmark", f"ssl:{tmp_path / 'ssl'}"]
     assert evaluate.main(args) == 0
@@ -142,6 +143,7 @@ def test_tiny_model_end_to_end(tmp_path, run_cli):
     assert all(isinstance(r["output"], str) for r in records)
     scores = json.loads((tmp_path / "eval" / "scores.json").read_text())
     assert scores["settings"]["prompt"] == "paper"
+    assert (scores["settings"]["min_pixels"], scores["settings"]["max_pixels"]) == (12544, 12544)  # min follows max
     assert scores["scores"]["mmbench"]["questions"] == 4
     assert all(0 <= s["accuracy"] <= 1 for s in scores["scores"].values())
 

@@ -149,7 +149,8 @@ def main(argv=None) -> int:
     parser.add_argument("--backend", choices=["transformers", "vllm"], default="transformers")
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--max-new-tokens", type=int, default=2048)
-    parser.add_argument("--min-pixels", type=int, default=QWEN_MIN_PIXELS, help="Default 1280*28*28 (VLMEvalKit).")
+    parser.add_argument("--min-pixels", type=int, default=None,
+                        help="Default 1280*28*28 (VLMEvalKit), or --max-pixels when that is smaller.")
     parser.add_argument("--max-pixels", type=int, default=QWEN_MAX_PIXELS, help="Default 16384*28*28 (VLMEvalKit).")
     parser.add_argument("--limit", type=int, default=None, help="At most this many rows per benchmark.")
     parser.add_argument("--imagenet-classes", type=Path, default=None)
@@ -169,6 +170,8 @@ def main(argv=None) -> int:
         else:
             if not args.model or not args.benchmark:
                 raise ValueError("give --model and at least one --benchmark (or --predictions, or --compare)")
+            if args.min_pixels is None:
+                args.min_pixels = min(QWEN_MIN_PIXELS, args.max_pixels)
             if not 0 < args.min_pixels <= args.max_pixels:
                 raise ValueError("--min-pixels must be positive and at most --max-pixels")
             check_specs(args.benchmark)

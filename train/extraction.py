@@ -72,10 +72,9 @@ def extract_choice(output: str, options: dict[str, str]) -> str | None:
     explicit = [letter for match in _EXPLICIT.finditer(text) for letter in match.groups() if letter in options]
     if explicit:
         return explicit[-1]
-    words = list(_WORD.finditer(text))
-    letters = [m for i, m in enumerate(words) if _is_letter(m, words[i + 1] if i + 1 < len(words) else None,
-                                                            text, options)]
-    last = {m.group() for m in letters if m.start() >= (words[-LAST_WORDS].start() if len(words) >= LAST_WORDS else 0)}
+    words = _last_words(text, LAST_WORDS)
+    last = {m.group() for i, m in enumerate(words)
+            if _is_letter(m, words[i + 1] if i + 1 < len(words) else None, text, options)}
     if len(last) == 1:
         return last.pop()
     if last:
@@ -83,9 +82,33 @@ def extract_choice(output: str, options: dict[str, str]) -> str | None:
     marked = {letter for match in _MARKED.finditer(text) for letter in match.groups() if letter in options}
     if len(marked) == 1:
         return marked.pop()
-    if marked or letters:
+    if marked or _any_letter(text, options):
         return None
     return _by_option_text(text, options)
+
+
+def _last_words(text: str, count: int) -> list:
+    """Match objects of the last `count` words (fewer if the text has fewer), reading only the text's
+    end: the window doubles until it holds enough words, so the work stays linear."""
+    window = 256
+    while True:
+        start = max(0, len(text) - window)
+        found = list(_WORD.finditer(text, start))
+        if start > 0 and found and found[0].start() == start:
+            found = found[1:]  # the window may cut a word
+        if len(found) >= count or start == 0:
+            return found[-count:]
+        window *= 4
+
+
+def _any_letter(text: str, options: dict) -> bool:
+    """Whether an option letter stands anywhere in `text` as a word (not the article or pronoun)."""
+    for match in _WORD.finditer(text):
+        if len(match.group()) == 1:
+            following = _WORD.match(text, match.end() + 1) if text[match.end():match.end() + 1] == " " else None
+            if _is_letter(match, following, text, options):
+                return True
+    return False
 
 
 def _is_letter(word, following, text: str, options: dict) -> bool:
