@@ -229,11 +229,39 @@ def preview(dataset, out, rows):
     click.echo(f"wrote {out}", err=True)
 
 
+@cli.command("audit")
+@click.argument("dataset", type=click.Path(path_type=Path))
+@click.option("--against", multiple=True, metavar="SPEC",
+              help="Search the dataset's pictures in this source (e.g. mmbench:PATH), repeatable: overlaps of a "
+                   "held-out dataset are contamination; a dataset built from that benchmark is reported transductive.")
+@click.option("--out", "report_dir", type=click.Path(path_type=Path), default=None,
+              help="Folder for audit.json, audit.md and plots. Default: DATASET-audit next to DATASET.")
+@click.option("--strict", is_flag=True, help="Exit 1 when a label fails, a blind baseline beats chance or a "
+                                             "held-out dataset overlaps.")
+@click.option("--num-proc", type=int, default=1, show_default=True, help="Worker processes.")
+def audit_command(dataset, against, report_dir, strict, num_proc):
+    """Audit a built DATASET: labels re-checked, answer balance, blind baselines, contamination; the result
+    goes into its card."""
+    from .audit import audit_and_report
+
+    result, written = audit_and_report(dataset, against, report_dir, num_proc=num_proc)
+    state = "passed" if result["passed"] else "problems found"
+    click.echo(f"audit of {dataset}: {state} ({result['dataset']['rows']} rows, {result['seconds']} s); "
+               f"report in {written[1]}", err=True)
+    for problem in result["problems"]:
+        click.echo(f"  {problem}", err=True)
+    if strict and not result["passed"]:
+        raise click.exceptions.Exit(1)
+
+
 def main(argv=None) -> int:
     """Entry point: every user mistake becomes one line on stderr and a non-zero exit, never a traceback."""
     argv = sys.argv[1:] if argv is None else list(argv)
     try:
-        cli.main(args=argv, prog_name="ssl4rl-data", standalone_mode=False, obj={"command": [*_program(), *map(str, argv)]})
+        code = cli.main(args=argv, prog_name="ssl4rl-data", standalone_mode=False,
+                        obj={"command": [*_program(), *map(str, argv)]})
+        if type(code) is int:  # click returns a command's Exit code (`audit --strict`) in this mode
+            return code
     except click.exceptions.Exit as done:
         return done.exit_code
     except (click.exceptions.Abort, KeyboardInterrupt):  # click turns Ctrl-C into Abort

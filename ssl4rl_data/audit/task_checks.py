@@ -1,0 +1,237 @@
+"""The audit's checkers for the built-in tasks: each re-derives the answer from the row's pixels by a
+plain non-learned solver (pixel or seam matching) that shares no code with the task's `make`."""
+
+import itertools
+
+import numpy as np
+from PIL import Image
+
+from .checks import OK, UNSURE, WRONG, Checker, Row, register_checker
+
+QUADRANTS = ("top-left", "top-right", "bottom-left", "bottom-right")
+
+
+def grey(image: Image.Image) -> np.ndarray:
+    return np.asarray(image.convert("L"), np.float64)
+
+
+def verdict(errors: dict, answer, margin: float) -> str:
+    """OK when the answer has the smallest error; WRONG when another is smaller by more than `margin`."""
+    best = min(errors, key=errors.get)
+    if best == answer:
+        return OK
+    return WRONG if answer not in errors or errors[answer] > errors[best] + margin else UNSURE
+
+
+@register_checker("rotation")
+class RotationCheck(Checker):
+    """Rotate the first view by every allowed angle; the answer must match the second view best."""
+
+    def check(self, row, images):
+        step = int(self.parameters.get("step", 90))
+        first, second = images[0], images[1]
+        if first.size != second.size or first.width != first.height:
+            return WRONG
+        errors = {}
+        if step % 90 == 0:
+            small_a, small_b = grey(first.reduce(4)), grey(second.reduce(4))
+            for angle in range(0, 360, step):
+                errors[str(angle)] = float(np.abs(np.rot90(small_a, angle // 90) - small_b).mean())
+        else:
+            side = first.width
+            yy, xx = np.mgrid[:side, :side] - (side - 1) / 2
+            disc = np.hypot(xx, yy) < 0.45 * side
+            target = grey(second)[disc]
+            for angle in range(0, 360, step):
+                turned = grey(first.rotate(angle, Image.Resampling.BICUBIC))
+                errors[str(angle)] = float(np.abs(turned[disc] - target).mean())
+        return verdict(errors, row.answer.strip(), margin=2.0)
+
+    def picture(self, row, images):
+        return images[0]
+
+
+def grid_shape(parameters: dict, default: str) -> tuple[int, int]:
+    text = str(parameters.get("grid", default)).lower()
+    rows, _, cols = text.partition("x")
+    return int(rows), int(cols or rows)
+
+
+def seam_costs(tiles: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """right[i, j]: mean absolute step from tile i's right column to tile j's left column; below[i, j]
+    likewise from i's bottom row to j's top row."""
+    right = np.array([[np.abs(a[:, -1] - b[:, 0]).mean() for b in tiles] for a in tiles])
+    below = np.array([[np.abs(a[-1] - b[0]).mean() for b in tiles] for a in tiles])
+    return right, below
+
+
+def arrangement_cost(order, right, below, rows, cols) -> float:
+    """Mean seam step of an arrangement; order[cell] is the index of the tile placed in that cell."""
+    total = sum(right[order[r * cols + c], order[r * cols + c + 1]] for r in range(rows) for c in range(cols - 1))
+    total += sum(below[order[r * cols + c], order[(r + 1) * cols + c]] for r in range(rows - 1) for c in range(cols))
+    return total / (rows * (cols - 1) + (rows - 1) * cols)
+
+
+def parse_order(answer: str, n: int) -> list[int] | None:
+    parts = answer.split(",")
+    if len(parts) != n or not all(p.strip().isdigit() for p in parts):
+        return None
+    order = [int(p) - 1 for p in parts]
+    return order if sorted(order) == list(range(n)) else None
+
+
+@register_checker("jigsaw")
+class JigsawCheck(Checker):
+    """Reassemble the tiles as the answer says; no other arrangement may have clearly smoother seams (every
+    arrangement up to 6 tiles, every swap of two tiles beyond)."""
+
+    content_statistics = True
+
+    def check(self, row, images):
+        rows, cols = grid_shape(self.parameters, "2")
+        order = parse_order(row.answer, rows * cols)
+        if order is None or len(images) != rows * cols or len({im.size for im in images}) != 1:
+            return WRONG
+        tiles = [grey(im) for im in images]
+        right, below = seam_costs(tiles)
+        own = arrangement_cost(order, right, below, rows, cols)
+        # The step between a tile's two outermost lines: what a seam inside the picture looks like.
+        inner = np.mean([np.abs(t[:, 1] - t[:, 0]).mean() + np.abs(t[:, -1] - t[:, -2]).mean()
+                         + np.abs(t[1] - t[0]).mean() + np.abs(t[-1] - t[-2]).mean() for t in tiles]) / 4
+        if rows * cols <= 6:
+            others = itertools.permutations(range(rows * cols))
+        else:
+            others = ([*order[:i], order[j], *order[i + 1:j], order[i], *order[j + 1:]]
+                      for i, j in itertools.combinations(range(rows * cols), 2))
+        best = min((arrangement_cost(o, right, below, rows, cols) for o in others if list(o) != order),
+                   default=np.inf)
+        if own <= best:
+            return OK
+        # Wrong: another arrangement is clearly smoother and the answer's seams clearly rougher than the
+        # tiles' own texture (fine textures, text, noise: undecidable by seams, UNSURE).
+        return WRONG if best < 0.7 * own - 1.0 and own > 1.5 * inner + 2.0 else UNSURE
+
+    def picture(self, row, images):
+        rows, cols = grid_shape(self.parameters, "2")
+        order = parse_order(row.answer, rows * cols)
+        if order is None or len(images) != rows * cols:
+            return None
+        width, height = images[0].size
+        canvas = Image.new("RGB", (width * cols, height * rows))
+        for cell, tile in enumerate(order):
+            canvas.paste(images[tile], ((cell % cols) * width, (cell // cols) * height))
+        return canvas
+
+
+def window_errors(full: np.ndarray, patch: np.ndarray, normalised: bool) -> np.ndarray:
+    """For every placement of `patch` inside `full`: the RMS difference (or 1 - the zero-mean normalised
+    correlation, for colour-altered crops), by FFT correlation and summed-area tables."""
+    (height, width), (h, w) = full.shape, patch.shape
+    shape = (height + h, width + w)
+    if normalised:
+        patch = patch - patch.mean()
+    correlation = np.fft.irfft2(np.fft.rfft2(full, shape) * np.conj(np.fft.rfft2(patch, shape)), shape)
+    correlation = correlation[:height - h + 1, :width - w + 1]
+
+    def window_sums(values):
+        table = np.pad(np.cumsum(np.cumsum(values, 0), 1), ((1, 0), (1, 0)))
+        return table[h:, w:] - table[:-h, w:] - table[h:, :-w] + table[:-h, :-w]
+
+    squares, n = window_sums(full ** 2), h * w
+    if normalised:
+        sums = window_sums(full)
+        spread = np.sqrt(np.maximum(squares - sums ** 2 / n, 1e-9) * max((patch ** 2).sum(), 1e-9))
+        return 1 - correlation / spread
+    return np.sqrt(np.maximum(squares - 2 * correlation + (patch ** 2).sum(), 0) / n)
+
+
+@register_checker("position")
+class PositionCheck(Checker):
+    """Find the crop in the full image: its best window must lie in the answer's quadrant."""
+
+    content_statistics = True
+
+    def check(self, row, images):
+        full, crop = images[0], images[1]
+        if crop.width > full.width // 2 or crop.height > full.height // 2:
+            return WRONG
+        scale = 2 if min(crop.size) >= 56 else 1
+        if scale > 1:
+            full, crop = full.reduce(scale), crop.reduce(scale)
+        normalised = bool(self.parameters.get("augment_crop"))
+        error = window_errors(grey(full), grey(crop), normalised)
+        half_h, half_w = full.height // 2, full.width // 2
+        errors = {}
+        for index, name in enumerate(QUADRANTS):
+            top, left = (index // 2) * half_h, (index % 2) * half_w
+            region = error[top:top + half_h - crop.height + 1, left:left + half_w - crop.width + 1]
+            if region.size:
+                errors[name] = float(region.min())
+        if not errors:
+            return UNSURE
+        return verdict(errors, row.answer.strip(), margin=0.15 if normalised else 2.0)
+
+    def picture(self, row, images):
+        return images[0]
+
+
+@register_checker("contrastive")
+class ContrastiveCheck(Checker):
+    """A positive names one source picture; a negative names two different ones (`a|b`)."""
+
+    needs_pixels = False
+
+    def check(self, row, images):
+        ids = row.source_id.split("|")
+        expected = "positive" if len(ids) == 1 else "negative" if len(ids) == 2 and ids[0] != ids[1] else None
+        return OK if row.answer.strip() == expected else WRONG
+
+
+@register_checker("flip")
+class FlipCheck(Checker):
+    """Mirror each cell back in turn: the answer's cell must be the one whose seams with its neighbours
+    improve most."""
+
+    content_statistics = True
+
+    def check(self, row, images):
+        rows, cols = grid_shape(self.parameters, "3")
+        picture = grey(images[0])
+        cell_h, cell_w = picture.shape[0] // rows, picture.shape[1] // cols
+        if not row.answer.strip().isdigit() or not 1 <= int(row.answer) <= rows * cols:
+            return WRONG
+        gains = {}
+        for cell in range(rows * cols):
+            r, c = divmod(cell, cols)
+            block = picture[r * cell_h:(r + 1) * cell_h, c * cell_w:(c + 1) * cell_w]
+            gains[str(cell + 1)] = (_edge_cost(picture, block, r, c, cell_h, cell_w)
+                                    - _edge_cost(picture, block[:, ::-1], r, c, cell_h, cell_w))
+        # Errors are minus the gain: the answer must gain most; rough textures widen the margin.
+        texture = float(np.abs(np.diff(picture, axis=1)).mean())
+        return verdict({k: -v for k, v in gains.items()}, row.answer.strip(), margin=max(2.0, 0.5 * texture))
+
+    def picture(self, row, images):
+        rows, cols = grid_shape(self.parameters, "3")
+        if not row.answer.strip().isdigit() or not 1 <= int(row.answer) <= rows * cols:
+            return None
+        picture = images[0].copy()
+        cell_w, cell_h = picture.width // cols, picture.height // rows
+        r, c = divmod(int(row.answer) - 1, cols)
+        box = (c * cell_w, r * cell_h, (c + 1) * cell_w, (r + 1) * cell_h)
+        picture.paste(picture.crop(box).transpose(Image.Transpose.FLIP_LEFT_RIGHT), box)
+        return picture
+
+
+def _edge_cost(picture, block, r, c, cell_h, cell_w) -> float:
+    """Mean absolute step across the seams between `block`, placed at cell (r, c), and its neighbours."""
+    top, left = r * cell_h, c * cell_w
+    steps = []
+    if top:
+        steps.append(np.abs(picture[top - 1, left:left + cell_w] - block[0]))
+    if top + cell_h < picture.shape[0]:
+        steps.append(np.abs(picture[top + cell_h, left:left + cell_w] - block[-1]))
+    if left:
+        steps.append(np.abs(picture[top:top + cell_h, left - 1] - block[:, 0]))
+    if left + cell_w < picture.shape[1]:
+        steps.append(np.abs(picture[top:top + cell_h, left + cell_w] - block[:, -1]))
+    return float(np.concatenate(steps).mean()) if steps else 0.0
