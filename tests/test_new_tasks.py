@@ -285,6 +285,7 @@ def test_inpaint_answer_is_the_patch_cut_from_the_grey_cell(grid, candidates):
     task = Inpaint(InpaintConfig(grid=grid, candidates=candidates))
     rows, cols = task.config.rows, task.config.cols
     made = samples(task, image, 40)
+    untouched = 0
     for sample in made:
         picture, *patches = (np.asarray(v).astype(int) for v in sample.images)
         assert len(patches) == candidates and len({p.shape for p in patches}) == 1
@@ -300,8 +301,12 @@ def test_inpaint_answer_is_the_patch_cut_from_the_grey_cell(grid, candidates):
         x0, y0 = x0 - rx, y0 - ry
         assert np.array_equal(picture[~grey], source[y0:y0 + picture.shape[0], x0:x0 + picture.shape[1]][~grey])
         truth = source[y0 + hole[0]:y0 + hole[0] + cell_h, x0 + hole[1]:x0 + hole[1] + cell_w]
-        matches = [k + 1 for k, patch in enumerate(patches) if np.array_equal(patch, truth)]
-        assert matches == [int(sample.answer)]
+        # Candidates are recoloured (one affine map per channel): the answer is the grey cell's content
+        # up to such a map, and no other candidate is.
+        residuals = [affine_residual(truth, patch) for patch in patches]
+        assert [k + 1 for k, r in enumerate(residuals) if r < 1.0] == [int(sample.answer)]
+        assert sorted(residuals)[1] > 3
+        untouched += sum(np.array_equal(patch, truth) for patch in patches)
         # Every candidate is absent from the picture shown: none can be struck out by finding it there.
         for patch in patches:
             windows = [picture[y:y + cell_h, x:x + cell_w] for y in range(0, picture.shape[0] - cell_h + 1, 16)
@@ -309,6 +314,19 @@ def test_inpaint_answer_is_the_patch_cut_from_the_grey_cell(grid, candidates):
             assert all(np.abs(w - patch).mean() > 1 for w in windows)
     counts = Counter(s.answer for s in made)
     assert set(counts) == {str(k) for k in range(1, candidates + 1)}
+    assert 0 < untouched < len(made) / 2  # the answer keeps its own colours about 1 time in K
+
+
+def affine_residual(source: np.ndarray, patch: np.ndarray) -> float:
+    """Root-mean-square error of the best per-channel affine map from `source` to `patch`, on pixels
+    the map did not clip."""
+    errors = []
+    for c in range(3):
+        x, y = source[..., c].ravel().astype(float), patch[..., c].ravel().astype(float)
+        keep = (y > 0) & (y < 255)
+        a, b = np.polyfit(x[keep], y[keep], 1) if np.ptp(x[keep]) > 0 else (0.0, y[keep].mean())
+        errors.append(np.mean((a * x[keep] + b - y[keep]) ** 2))
+    return float(np.sqrt(np.mean(errors)))
 
 
 def test_inpaint_skips_pictures_without_distinct_candidates():
@@ -354,9 +372,23 @@ def inpaint_statistics(picture, patches):
             "distance to the most similar visible cell": min(np.abs(patch - v).mean() for v in visible),
             "contrast": grey_patch.std(),
             "sharpness": np.abs(np.diff(grey_patch, axis=0)).mean() + np.abs(np.diff(grey_patch, axis=1)).mean(),
+            "histogram roughness (the gaps and doubled levels a remap leaves)": histogram_roughness(patch),
             "boundary solver": boundary_error(picture, patch, hole, (h, w)),
         })
     return rows
+
+
+def histogram_roughness(patch: np.ndarray) -> float:
+    """Mean absolute second difference of each channel's histogram (2nd to 98th percentile), relative to
+    its mean count, summed over channels: high for the comb a rounded contrast stretch leaves."""
+    total = 0.0
+    for c in range(3):
+        levels = patch[..., c].astype(int).ravel()
+        low, high = np.percentile(levels, [2, 98]).astype(int)
+        inner = np.bincount(levels, minlength=256)[low:high + 1]
+        if high - low > 3:
+            total += np.abs(np.diff(inner, 2)).mean() / inner.mean()
+    return total
 
 
 def cross_validated_pick(values, answers, groups):
@@ -390,13 +422,15 @@ def combined_pick(values, answers, groups):
 
 def test_inpaint_blind_baselines_are_at_chance():
     """Statistics that do not inpaint pick the answer no better than chance (1/4), cross-validated by
-    picture with a picture-bootstrap 95% interval; the boundary solver, which does inpaint, is near
-    perfect. Measured on 19 pictures x 8 crops x 3 seeds (432 rows): ring colour 0.28 [0.23, 0.32],
-    distance to the most similar visible cell (either way: the absent one, or the most alike) 0.27
-    [0.21, 0.34], contrast 0.27 [0.20, 0.35], sharpness 0.17 [0.13, 0.21], a logistic regression on all
-    four 0.27 [0.22, 0.33]; the boundary solver 0.97 [0.93, 0.99]. Before distractors took the answer's colours, ring
-    colour picked it 0.49 of the time; before they were chosen at least as like the visible cells as
-    the answer, the most similar visible cell picked it 0.34 [0.26, 0.42]."""
+    picture with a picture-bootstrap 95% interval; the boundary solver, which does inpaint, mostly
+    finds it. Measured on 19 pictures x 8 crops x 3 seeds (432 rows): ring colour 0.28 [0.24, 0.33],
+    distance to the most similar visible cell (either way: the absent one, or the most alike) 0.18
+    [0.15, 0.21], contrast 0.25 [0.21, 0.30], sharpness 0.16 [0.13, 0.18], histogram roughness 0.24
+    [0.20, 0.29], a logistic regression on all five 0.21 [0.17, 0.26]; the boundary solver 0.89
+    [0.83, 0.95]. Before distractors took the answer's colours, ring colour picked it 0.49 of the
+    time; before they were chosen at least as like the visible cells as the answer, the most similar
+    visible cell 0.34 [0.26, 0.42]; while the answer was the one candidate never remapped, histogram
+    roughness 0.42 [0.35, 0.49]."""
     task = Inpaint(InpaintConfig())
     statistics, answers, groups = [], [], []
     for index, (picture, image) in enumerate(photo_crops(8)):
@@ -418,7 +452,7 @@ def test_inpaint_blind_baselines_are_at_chance():
         low, high = bootstrap_ci(np.mean, groups, correct)
         print(f"inpaint, {name}: {correct.mean():.3f} [{low:.3f}, {high:.3f}], chance 0.250")
         if name == "boundary solver":
-            assert correct.mean() > 0.9
+            assert correct.mean() > 0.85
         else:
             assert low < 0.25 and correct.mean() < 0.25 + 0.06
             blind.append(values[:, :, None])

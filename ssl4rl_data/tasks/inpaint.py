@@ -5,10 +5,13 @@ cells of the picture would be): the picture is an R x C window in one corner of 
 laid on the photo, and the distractors are cell-sized windows of the L-shaped margin outside it, on
 the same 16 px grid (JPEG blocks in one phase), of the same size, from the same photo (same
 sharpness, noise and compression), none touching another. They are the margin windows nearest the
-answer in colour and, recoloured, at least as like some visible cell as the answer is; then they take
-the answer's per-channel mean and spread. So neither colour statistics (against the grey cell's
-surroundings or anything else) nor resemblance to the picture single the answer out; what does is
-how the candidate continues the picture across the grey cell's edges.
+answer in colour and, recoloured, at least as like some visible cell as the answer is. Then every
+candidate but one, drawn at random, takes that one's per-channel mean and spread: colour statistics
+(against the grey cell's surroundings or anything else) do not single the answer out, nor does
+being the one candidate left untouched (a remapped patch's histogram has gaps or doubled levels),
+nor resemblance to the picture; what does is how the candidate continues the picture across the
+grey cell's edges. Recolouring the answer keeps its content, and its colours change little: the
+distractors were chosen near it in colour.
 """
 
 from dataclasses import dataclass, field
@@ -29,8 +32,8 @@ MIN_CELL = 32  # the reference skips pieces under 28 px; 32 is the next size on 
 MIN_CANDIDATE_DIFFERENCE = 4.0
 # Units of colour distance (sum over channels of mean and spread differences, 0..255 each) that one unit
 # of excess distance to the nearest visible cell costs a distractor (tests/test_new_tasks.py: the
-# 'most similar to a visible cell' baseline picked the answer 33% of the time, chance 25%, with colour
-# alone; 23% with this).
+# 'most similar to a visible cell' baseline picked the answer 34% of the time, chance 25%, with colour
+# alone; 18% with this).
 NEAR_WEIGHT = 6.0
 MATCH_ROUNDS = 3
 
@@ -174,10 +177,12 @@ class Inpaint(Task):
         shown = [*distractors[:answer], hole_at, *distractors[answer:]]
         patches = [image.crop((left + 16 * x, top + 16 * y, left + 16 * x + cell_w, top + 16 * y + cell_h))
                    for y, x in shown]
-        # The distractors take the answer's colour statistics (they are the nearest in colour already, so
-        # the change is small): a ring-colour or contrast comparison cannot pick the answer.
-        target = colour_stats(patches[answer])
-        patches = [p if i == answer else match_colours(p, target) for i, p in enumerate(patches)]
+        # Every candidate takes the colour statistics of one drawn at random (the answer 1 time in K),
+        # which stays as cut: a ring-colour or contrast comparison cannot pick the answer, nor can the
+        # histogram traces of remapping, which every candidate but a random one bears.
+        reference = int(rng.integers(count))
+        target = colour_stats(patches[reference])
+        patches = [p if i == reference else match_colours(p, target) for i, p in enumerate(patches)]
         window_x, window_y = left + 16 * window[1], top + 16 * window[0]
         picture = image.crop((window_x, window_y, window_x + cols * cell_w, window_y + rows * cell_h))
         hole_x, hole_y = (hole % cols) * cell_w, (hole // cols) * cell_h
@@ -186,7 +191,8 @@ class Inpaint(Task):
             f"The first image is a picture in which one cell of a grid of {rows} rows and {cols} columns has been "
             f"filled with flat grey. The next {count} images are candidate patches of that cell's size, numbered 1 "
             f"to {count} in the order shown. Exactly one of them was cut out of the grey cell; the others were cut "
-            "from other parts of the same photo, outside the part shown, and recoloured to match it. Which "
-            f"candidate belongs in the grey cell? Answer with its number only, 1 to {count}. " + ANSWER_FORMAT.format(example=min(3, count))
+            "from other parts of the same photo, outside the part shown. All of them were recoloured to the same "
+            f"average colour and contrast. Which candidate belongs in the grey cell? Answer with its number only, "
+            f"1 to {count}. " + ANSWER_FORMAT.format(example=min(3, count))
         )
         return Sample(images=[picture, *patches], question=question, answer=str(answer + 1))
