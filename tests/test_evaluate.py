@@ -4,10 +4,9 @@ import json
 import sys
 from pathlib import Path
 
+import benchmark_files as bf
 import pytest
 from PIL import Image
-
-import benchmark_files as bf
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "train"))
@@ -270,9 +269,8 @@ def test_mmbench_evaluator_and_builder_share_the_reader(tmp_path, order):
 
 
 def test_seedbench_tsv_references_are_resolved_by_both_uses(tmp_path):
-    from eval_data import read_seedbench
-
     import pandas as pd
+    from eval_data import read_seedbench
 
     tsv = bf.write_seed_tsv(tmp_path / "SEEDBench_IMG.tsv")
     frame = pd.read_csv(tsv, sep="\t", dtype=str, keep_default_na=False)
@@ -388,6 +386,19 @@ def test_a_benchmark_in_no_known_format_is_one_line(tmp_path, tiny_model, capsys
     else:
         path = tmp_path / "MMBench_DEV_EN.tsv"
         path.write_text("index\tquestion\tA\tB\tanswer\n1\tq\ta\tb\tA\n")
-    assert evaluate.main(["--model", str(tiny_model), "--benchmark", f"mmbench:{path}", "--out", str(tmp_path / "o")]) == 2
+    args = ["--model", str(tiny_model), "--benchmark", f"mmbench:{path}", "--out", str(tmp_path / "o")]
+    assert evaluate.main(args) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith("evaluate.py: error:")
+
+
+def test_vllm_backend_without_vllm_is_one_line(tmp_path, tiny_model, capsys):
+    import importlib.util
+
+    if importlib.util.find_spec("vllm") is not None:
+        pytest.skip("vLLM is installed here")
+    tsv = bf.write_mmbench_tsv(tmp_path / "MMBench_DEV_EN.tsv")
+    assert evaluate.main(["--model", str(tiny_model), "--benchmark", f"mmbench:{tsv}", "--backend", "vllm",
+                          "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "vLLM is not installed" in err

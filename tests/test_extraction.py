@@ -56,6 +56,9 @@ GOLDEN = [
     ("The answer is a dog.", ANIMALS, "B"),  # the article: option text decides
     ("The answer is E.", ANIMALS, None),
     ("Answer:\n\nB", ANIMALS, "B"),
+    ("**Answer: B**", ANIMALS, "B"),
+    ("The image shows a dog. Therefore the correct option is B: a dog.", ANIMALS, "B"),
+    ("Option B: a dog", ANIMALS, "B"), ("A: a cat", ANIMALS, "A"),
     # the last words
     ("Looking at the picture, the animal barks, so B.", ANIMALS, "B"),
     ("B. a dog", ANIMALS, "B"), ("(B) a dog", ANIMALS, "B"), ("C) a bird", ANIMALS, "C"),

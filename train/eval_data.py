@@ -12,7 +12,6 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import pyarrow.parquet as pq
-
 from extraction import extract_choice  # noqa: F401  (re-exported: scoring and tests use it)
 
 from ssl4rl_data.sources import mmbench, seedbench

@@ -121,7 +121,9 @@ def write_outputs(records: list[dict], out: Path, settings: dict) -> dict:
     with open(out / "predictions.jsonl", "w", encoding="utf-8") as handle:
         for record in records:
             handle.write(json.dumps(record, ensure_ascii=False) + "\n")
-    result = {"settings": settings, "scores": scores, **({"submission": {"mmbench": submission}} if submission else {})}
+    result = {"settings": settings, "scores": scores}
+    if submission:
+        result["submission"] = {"mmbench": submission}
     (out / "scores.json").write_text(json.dumps(result, indent=2, ensure_ascii=False))
     return result
 
@@ -175,14 +177,14 @@ def main(argv=None) -> int:
             if not 0 < args.min_pixels <= args.max_pixels:
                 raise ValueError("--min-pixels must be positive and at most --max-pixels")
             check_specs(args.benchmark)
-            check_model(args.model)
-            items = load_items(args.benchmark, args)
-            run = Settings(args.min_pixels, args.max_pixels, args.max_new_tokens, args.batch_size, args.backend)
             if args.backend == "vllm":
                 import importlib.util
 
                 if importlib.util.find_spec("vllm") is None:
                     raise ValueError("--backend vllm: vLLM is not installed (pip install vllm on a GPU machine)")
+            check_model(args.model)
+            items = load_items(args.benchmark, args)
+            run = Settings(args.min_pixels, args.max_pixels, args.max_new_tokens, args.batch_size, args.backend)
             outputs, facts = generate(items, args.model, run)
             records = [{**item.record(), "output": output} for item, output in zip(items, outputs)]
             settings = {"model": args.model, "prompt": args.prompt, **run.record(), **facts,

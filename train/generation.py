@@ -65,9 +65,9 @@ def generate(items, model_path: str, settings: Settings, progress=True) -> tuple
     processor = load_processor(model_path, min_pixels=settings.min_pixels, max_pixels=settings.max_pixels)
     model = AutoModelForImageTextToText.from_pretrained(model_path, dtype=dtype).to(device).eval()
     own = model.generation_config
+    pad = own.pad_token_id if own.pad_token_id is not None else processor.tokenizer.pad_token_id
     config = GenerationConfig(do_sample=False, repetition_penalty=1.0, max_new_tokens=settings.max_new_tokens,
-                              stop_strings=[STOP], eos_token_id=own.eos_token_id,
-                              pad_token_id=own.pad_token_id if own.pad_token_id is not None else processor.tokenizer.pad_token_id)
+                              stop_strings=[STOP], eos_token_id=own.eos_token_id, pad_token_id=pad)
     threads = torch.get_num_threads()
     if device == "cpu" and "OMP_NUM_THREADS" not in os.environ and model.num_parameters() < ONE_THREAD_BELOW:
         torch.set_num_threads(1)
@@ -77,7 +77,9 @@ def generate(items, model_path: str, settings: Settings, progress=True) -> tuple
     finally:
         torch.set_num_threads(threads)
     facts = {"device": device, "dtype": str(dtype).removeprefix("torch."), "batch_size": settings.batch_size,
-             "seconds": seconds, "generated_tokens": generated_tokens, **({"cpu_threads": used} if device == "cpu" else {})}
+             "seconds": seconds, "generated_tokens": generated_tokens}
+    if device == "cpu":
+        facts["cpu_threads"] = used
     return outputs, facts
 
 

@@ -5,7 +5,6 @@ from pathlib import Path
 
 from ssl4rl_data.errors import UserError
 
-
 FIELDS = {"benchmark": (str,), "group": (str,), "answer": (str,), "output": (str,), "category": (str, type(None))}
 CHOICE_FIELDS = {"options": (dict,)}
 SSL_FIELDS = {"task": (str,)}
