@@ -108,8 +108,11 @@ class JigsawCheck(Checker):
         if own <= best:
             return OK
         # Wrong: another arrangement is clearly smoother and the answer's seams clearly rougher than the
-        # tiles' own texture (fine textures, text, noise: undecidable by seams, UNSURE).
-        return WRONG if best < 0.7 * own - 1.0 and own > 1.5 * inner + 2.0 else UNSURE
+        # tiles' own texture; otherwise (fine or periodic textures such as a brick wall, whose true seams
+        # may cut through mortar lines) UNSURE. Measured on 500 clean 2x2 rows of photo crops: the answer's
+        # seams are at most 2.5 times (inner + 1), so no clean row is called wrong; 83% of rows given a
+        # random other arrangement are (the rest UNSURE or, rarely, OK).
+        return WRONG if best < 0.6 * own and own > 3.0 * (inner + 1.0) else UNSURE
 
     def picture(self, row, images):
         rows, cols = grid_shape(self.parameters, "2")
@@ -206,9 +209,16 @@ class FlipCheck(Checker):
             block = picture[r * cell_h:(r + 1) * cell_h, c * cell_w:(c + 1) * cell_w]
             gains[str(cell + 1)] = (_edge_cost(picture, block, r, c, cell_h, cell_w)
                                     - _edge_cost(picture, block[:, ::-1], r, c, cell_h, cell_w))
-        # Errors are minus the gain: the answer must gain most; rough textures widen the margin.
-        texture = float(np.abs(np.diff(picture, axis=1)).mean())
-        return verdict({k: -v for k, v in gains.items()}, row.answer.strip(), margin=max(2.0, 0.5 * texture))
+        # The answer must gain most. Wrong: mirroring the answer's cell back gains little or nothing and another
+        # cell gains clearly more, in units of the picture's own texture (mean step between columns, + 1).
+        # Measured on 600 clean 3x3 rows of photo crops: the answer always gains at least 0.2 units, so no
+        # clean row is called wrong; 96.5% of rows given another cell are.
+        unit = float(np.abs(np.diff(picture, axis=1)).mean()) + 1.0
+        answer = row.answer.strip()
+        best = max(gains, key=gains.get)
+        if best == answer:
+            return OK
+        return WRONG if gains[answer] < 0.25 * unit and gains[best] - gains[answer] > unit else UNSURE
 
     def picture(self, row, images):
         rows, cols = grid_shape(self.parameters, "3")
