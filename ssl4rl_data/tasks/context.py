@@ -42,7 +42,8 @@ PLACE_TRIES = 4
 class ContextConfig:
     gap: float = field(default=0.5, metadata={"help": "Gap between neighbouring patches, as a fraction of the patch "
                                               "side (rounded to 16 px, at least 16 px)."})
-    jitter: float = field(default=0.125, metadata={"help": "Largest shift of the second patch off its grid place along "
+    jitter: float = field(default=0.125, metadata={"help": "Largest shift of the second patch off its grid place "
+                                                   "along "
                                                    "each axis, as a fraction of the patch side (rounded to 16 px; "
                                                    "0: none). Must stay under the gap."})
     chroma: str = field(default="project", metadata={"help": "Colour of both patches: 'project' (green-magenta axis "
@@ -87,7 +88,8 @@ def project_chroma(patch: Image.Image) -> Image.Image:
 
     >>> project_chroma(Image.new("RGB", (1, 1), (30, 210, 90))).getpixel((0, 0))
     (80, 110, 140)
-    >>> pixels = np.asarray(project_chroma(Image.fromarray(np.random.default_rng(0).integers(0, 256, (64, 64, 3), np.uint8))), int)
+    >>> noise = Image.fromarray(np.random.default_rng(0).integers(0, 256, (64, 64, 3), np.uint8))
+    >>> pixels = np.asarray(project_chroma(noise), int)
     >>> bool(np.all(2 * pixels[..., 1] == pixels[..., 0] + pixels[..., 2]))
     True
     """
@@ -126,8 +128,8 @@ class Context(Task):
             top = 16 * int(rng.integers(pitch // 16, (image.height - 2 * patch - gap) // 16 + 1))
             # Jitter: either way across the step, only towards the first patch along it.
             steps = jitter // 16
-            shift_x, shift_y = (-d * 16 * int(rng.integers(steps + 1)) if d else 16 * int(rng.integers(-steps, steps + 1))
-                                for d in (dx, dy))
+            shift_x, shift_y = (-d * 16 * int(rng.integers(steps + 1)) if d
+                                else 16 * int(rng.integers(-steps, steps + 1)) for d in (dx, dy))
             first = (left, top, left + patch, top + patch)
             x, y = left + dx * pitch + shift_x, top + dy * pitch + shift_y
             second = (x, y, x + patch, y + patch)

@@ -40,7 +40,8 @@ MATCH_ROUNDS = 3
 
 @dataclass
 class InpaintConfig:
-    grid: str = field(default="3", metadata={"help": "Grid of the picture shown: N for N x N, or RxC (rows x columns), "
+    grid: str = field(default="3", metadata={"help": "Grid of the picture shown: N for N x N, or RxC (rows x "
+                                             "columns), "
                                              "2..6 per side."})
     candidates: int = field(default=4, metadata={"help": "Number K of candidate patches, the answer among them "
                                                  "(2..R+C-1)."})
@@ -50,7 +51,8 @@ class InpaintConfig:
         self.rows, self.cols = parse_grid(self.grid)
         most = self.rows + self.cols - 1  # about as many cells of the margin as do not touch
         if not 2 <= self.candidates <= most:
-            raise ValueError(f"--candidates must be between 2 and {most} for --grid {self.grid}, got {self.candidates}")
+            raise ValueError(
+                f"--candidates must be between 2 and {most} for --grid {self.grid}, got {self.candidates}")
 
 
 def margin_windows(blocks_h: int, blocks_w: int, window: tuple[int, int, int, int], cell: tuple[int, int]):
@@ -120,10 +122,15 @@ def pick_distractors(fine: np.ndarray, hole: tuple[int, int], visible: list, poo
 
 def colour_stats(patch: Image.Image) -> tuple[np.ndarray, np.ndarray]:
     """Per-channel mean and standard deviation of a patch's pixels."""
-    counts = np.asarray(patch.histogram(), np.float64).reshape(3, 256)  # Pillow counts in C: no pixel copy
-    levels = np.arange(256.0)
-    mean = counts @ levels / counts.sum(axis=1)
-    return mean, np.sqrt(np.maximum(counts @ levels**2 / counts.sum(axis=1) - mean**2, 0))
+    return _stats(np.asarray(patch.histogram(), np.float64).reshape(3, 256), np.arange(256.0)[None, :])
+
+
+def _stats(counts: np.ndarray, levels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-channel mean and standard deviation of pixels whose values, counted by level in `counts`, are
+    mapped to `levels` (both 3 x 256)."""
+    total = counts.sum(axis=1)
+    mean = (counts * levels).sum(axis=1) / total
+    return mean, np.sqrt(np.maximum((counts * levels**2).sum(axis=1) / total - mean**2, 0))
 
 
 def match_colours(patch: Image.Image, target: tuple[np.ndarray, np.ndarray]) -> Image.Image:
@@ -136,13 +143,13 @@ def match_colours(patch: Image.Image, target: tuple[np.ndarray, np.ndarray]) -> 
     (100, 100, 100)
     """
     new_mean, new_spread = target
+    counts = np.asarray(patch.histogram(), np.float64).reshape(3, 256)
+    table = np.tile(np.arange(256.0), (3, 1))  # level -> mapped level, per channel
     for _ in range(MATCH_ROUNDS):  # clipping at 0 and 255 narrows the spread: later rounds make up for it
-        mean, spread = colour_stats(patch)
+        mean, spread = _stats(counts, table)
         scale = np.divide(new_spread, spread, out=np.zeros(3), where=spread > 0.5)
-        levels = np.arange(256, dtype=np.float64)[None, :]
-        table = np.clip(np.rint((levels - mean[:, None]) * scale[:, None] + new_mean[:, None]), 0, 255)
-        patch = patch.point(table.astype(int).reshape(-1).tolist())
-    return patch
+        table = np.clip(np.rint((table - mean[:, None]) * scale[:, None] + new_mean[:, None]), 0, 255)
+    return Image.fromarray(table.astype(np.uint8)[np.arange(3), np.asarray(patch)])
 
 
 @register_task("inpaint")
