@@ -27,6 +27,9 @@ HASH_DECODE_SIDE = 256
 THUMB_SIDE, MATCH_SIDE = 48, 128  # the picture's thumbnail, and the image searched for it (longer sides)
 CANDIDATE_BITS = 12
 MIN_CORRELATION = 0.85  # measured: copies 0.91-1.00, other pictures at most 0.67
+COARSE = (1.0, 0.8, 0.6)  # crop scales tried first; then the ones between
+SCALES = COARSE + (0.9, 0.7, 0.95, 0.85, 0.75, 0.65)
+MIN_COARSE = 0.5
 MIN_SPREAD = 4.0  # a flatter thumbnail correlates with anything: only its hash can say
 # (shape, scale, anchor) of the crops hashed besides the whole image: tasks cut centred boxes whose
 # corner is rounded down to the 16 px grid, so a picture sits centred or towards the top-left.
@@ -65,11 +68,15 @@ def best_correlation(picture: np.ndarray, image: Image.Image) -> float:
     aspect = pw / ph
     full_w = height * aspect if width / height > aspect else width
     best = -1.0
-    for size in np.linspace(0.6, 1.0, 9):
+    for index, size in enumerate(SCALES):
+        if index == len(COARSE) and best < MIN_COARSE:
+            break  # nothing near at the coarse scales: not a copy (copies reach 0.7 there, others stay far below)
         factor = pw / (full_w * size)  # the crop, scaled to the thumbnail's size
         scaled = (max(pw, round(width * factor)), max(ph, round(height * factor)))
         pixels = np.asarray(image.resize(scaled, Image.Resampling.BILINEAR), np.float64)
         best = max(best, 1 - float(window_errors(pixels, picture.astype(np.float64), normalised=True).min()))
+        if best >= MIN_CORRELATION:
+            break
     return best
 
 
