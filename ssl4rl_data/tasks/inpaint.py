@@ -198,7 +198,7 @@ class Inpaint(Task):
             f"The first image is a picture in which one cell of a grid of {rows} rows and {cols} columns has been "
             f"filled with flat grey. The next {count} images are candidate patches of that cell's size, numbered 1 "
             f"to {count} in the order shown. Exactly one of them was cut out of the grey cell; the others were cut "
-            "from other parts of the same photo, outside the part shown. All of them were recoloured to the same "
+            "from other parts of the same photo, outside the part shown. All of them were given the same "
             f"average colour and contrast. Which candidate belongs in the grey cell? Answer with its number only, "
             f"1 to {count}. " + ANSWER_FORMAT.format(example=min(3, count))
         )
