@@ -122,7 +122,10 @@ class ShardBuilder:
         try:
             image = self._decode(item)
             rng = sample_rng(self.options.seed, self.task.sample_key(), item.ref.source_id)
-            sample = self.task.make(image, rng, lambda rng: self._other_image(position, image, rng, stats))
+            if self.task.pairs_pictures:
+                sample = self.task.make(image, rng, lambda rng: self._other_image(position, image, rng, stats))
+            else:
+                sample = self.task.make(image, rng)
         except SkipImage as skip:
             stats.skipped[skip.reason] += 1
             return

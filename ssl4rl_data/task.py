@@ -18,7 +18,7 @@ ANSWER_FORMAT = (
     "final answer inside <answer> </answer> tags, for example: <think>...</think> <answer>{example}</answer>"
 )
 
-# The builder hands a task this to draw a different image (contrastive negatives): (source_id, image).
+# What a task that pairs pictures is handed to draw another one (contrastive negatives): (source_id, image).
 OtherImage = Callable[[np.random.Generator], tuple[str, Image.Image]]
 
 
@@ -33,12 +33,14 @@ class Sample:
 class Task:
     name: ClassVar[str]
     Config: ClassVar[type]
-    pairs_pictures: ClassVar[bool] = False  # asks `make` for other pictures: the build indexes near-duplicates
+    # A task that needs a second picture says so here and takes `make(image, rng, other_image)`, where
+    # `other_image(rng)` draws another picture (never a near-duplicate: the build indexes them for it).
+    pairs_pictures: ClassVar[bool] = False
 
     def __init__(self, config):
         self.config = config
 
-    def make(self, image: Image.Image, rng: np.random.Generator, other_image: OtherImage) -> Sample:
+    def make(self, image: Image.Image, rng: np.random.Generator) -> Sample:
         """Transform one upright RGB image; raise SkipImage when the image cannot make a fair sample."""
         raise NotImplementedError
 

@@ -19,7 +19,7 @@ from ssl4rl_data.tasks.inpaint import GREY, Inpaint, InpaintConfig
 
 
 def samples(task, image, count, key="img"):
-    return [task.make(image, sample_rng(seed, task.name, key), None) for seed in range(count)]
+    return [task.make(image, sample_rng(seed, task.name, key)) for seed in range(count)]
 
 
 def find_on_grid(source: np.ndarray, patch: np.ndarray, step: int = 16) -> list[tuple[int, int]]:
@@ -61,7 +61,7 @@ def test_flip_never_chooses_a_cell_that_looks_the_same_mirrored():
     # Horizontal bands: every cell is its own mirror image, so no flip could be seen.
     bands = np.repeat((np.arange(288) // 24 % 2 * 200 + 20).astype(np.uint8)[:, None], 288, axis=1)
     with pytest.raises(SkipImage, match="no-asymmetric-cell"):
-        Flip(FlipConfig()).make(Image.fromarray(bands).convert("RGB"), sample_rng(0, "flip", "x"), None)
+        Flip(FlipConfig()).make(Image.fromarray(bands).convert("RGB"), sample_rng(0, "flip", "x"))
     # The same bands with a left-to-right ramp in cell 6 only: the only cell a flip can be seen in.
     picture = np.stack([bands] * 3, axis=2)
     picture[96:192, 192:288, 0] = np.linspace(0, 255, 96).astype(np.uint8)[None, :]
@@ -123,9 +123,9 @@ def test_context_first_patch_place_says_nothing_about_the_direction():
 
 def test_context_skips_flat_and_small_pictures():
     with pytest.raises(SkipImage, match="flat-patches"):
-        Context(ContextConfig()).make(Image.new("RGB", (400, 300), (70, 90, 110)), sample_rng(0, "context", "x"), None)
+        Context(ContextConfig()).make(Image.new("RGB", (400, 300), (70, 90, 110)), sample_rng(0, "context", "x"))
     with pytest.raises(SkipImage, match="too-small"):
-        Context(ContextConfig()).make(gradient(200, 150), sample_rng(0, "context", "x"), None)
+        Context(ContextConfig()).make(gradient(200, 150), sample_rng(0, "context", "x"))
 
 
 # inpaint
@@ -184,9 +184,9 @@ def affine_residual(source: np.ndarray, patch: np.ndarray) -> float:
 
 def test_inpaint_skips_pictures_without_distinct_candidates():
     with pytest.raises(SkipImage, match="no-distinct-candidates"):
-        Inpaint(InpaintConfig()).make(Image.new("RGB", (400, 400), (10, 200, 30)), sample_rng(0, "inpaint", "x"), None)
+        Inpaint(InpaintConfig()).make(Image.new("RGB", (400, 400), (10, 200, 30)), sample_rng(0, "inpaint", "x"))
     with pytest.raises(SkipImage, match="too-small"):
-        Inpaint(InpaintConfig()).make(gradient(120, 120), sample_rng(0, "inpaint", "x"), None)
+        Inpaint(InpaintConfig()).make(gradient(120, 120), sample_rng(0, "inpaint", "x"))
 
 
 # every new task: rewards, determinism, bad input, recipes

@@ -51,7 +51,7 @@ def test_flip_cells_own_statistics_do_not_tell_the_answer():
     for index, (picture, image) in enumerate(photo_crops(8)):
         for seed in range(2):
             try:
-                sample = task.make(image, sample_rng(seed, "flip", f"{picture}{index}"), None)
+                sample = task.make(image, sample_rng(seed, "flip", f"{picture}{index}"))
             except SkipImage:
                 continue
             shown = np.asarray(decode(encode(sample.images[0], "jpeg")), np.float32)
@@ -97,7 +97,7 @@ def test_context_edges_do_not_continue_across_the_gap():
         for seed in range(2):
             rng = sample_rng(seed, "context", f"{picture}{index}")
             try:
-                sample = task.make(image, rng, None)
+                sample = task.make(image, rng)
             except SkipImage:
                 continue
             first, second = (np.asarray(decode(encode(v, "jpeg")), np.float32) for v in sample.images)
@@ -149,7 +149,7 @@ def test_context_chromatic_aberration_tells_the_direction_only_when_colours_are_
         picture = with_chromatic_aberration(photo.resize((1000, round(1000 * photo.height / photo.width))))
         for seed in range(30):
             try:
-                sample = task.make(picture, sample_rng(seed, "context", name), None)
+                sample = task.make(picture, sample_rng(seed, "context", name))
             except SkipImage:
                 continue
             dx = DIRECTIONS[sample.answer][0]
@@ -267,7 +267,7 @@ def test_inpaint_blind_baselines_are_at_chance():
     for index, (picture, image) in enumerate(photo_crops(8)):
         for seed in range(3):
             try:
-                sample = task.make(image, sample_rng(seed, "inpaint", f"{picture}{index}"), None)
+                sample = task.make(image, sample_rng(seed, "inpaint", f"{picture}{index}"))
             except SkipImage:
                 continue
             views = [np.asarray(decode(encode(v, "jpeg")), np.float32) for v in sample.images]

@@ -54,7 +54,7 @@ def test_rotation_fine_step_sharpness_does_not_tell_the_angle(crops):
     sharpness, odd, answers, groups = [], [], [], []
     for index, (picture, image) in enumerate(crops):
         for seed in range(2):
-            sample = task.make(image, sample_rng(seed, "rotation", f"{picture}{index}"), None)
+            sample = task.make(image, sample_rng(seed, "rotation", f"{picture}{index}"))
             first, second = (high_frequency_ratio(decode(encode(view, "jpeg"))) for view in sample.images)
             sharpness.append([first, second, second - first])
             odd.append(int(sample.answer) % 90 != 0)
@@ -103,7 +103,7 @@ def test_position_rows_have_one_matching_quadrant(crops):
     for index, (picture, image) in enumerate(crops):
         for seed in range(3):
             try:
-                sample = task.make(image, sample_rng(seed, "position", f"{picture}{index}"), None)
+                sample = task.make(image, sample_rng(seed, "position", f"{picture}{index}"))
             except SkipImage as skip:
                 assert skip.reason in ("ambiguous-crop", "too-small")
                 skipped += 1
@@ -163,7 +163,7 @@ def test_jigsaw_outer_sides_are_not_smoother_than_cut_ones():
     smoothness, outer, groups = [], [], []
     for index, (picture, image) in enumerate(resized_photos(8)):
         try:
-            sample = task.make(image, sample_rng(0, "jigsaw", f"{picture}{index}"), None)
+            sample = task.make(image, sample_rng(0, "jigsaw", f"{picture}{index}"))
         except SkipImage:
             continue
         order = [int(n) - 1 for n in sample.answer.split(",")]

@@ -116,7 +116,7 @@ def _thumb_std(image: Image.Image, box: tuple[int, int, int, int]) -> float:
 class Context(Task):
     Config = ContextConfig
 
-    def make(self, image, rng, other_image):
+    def make(self, image, rng):
         patch, gap, jitter = layout(image.width, image.height, self.config.gap, self.config.jitter)
         name = list(DIRECTIONS)[int(rng.integers(len(DIRECTIONS)))]  # all eight equally likely
         dx, dy = DIRECTIONS[name]

@@ -48,7 +48,7 @@ def mirror_differences(image: Image.Image, box: tuple[int, int, int, int], rows:
 class Flip(Task):
     Config = FlipConfig
 
-    def make(self, image, rng, other_image):
+    def make(self, image, rng):
         rows, cols = self.config.rows, self.config.cols
         # Equal cells on the 16 px grid: a mirrored cell's JPEG blocks land on the same block grid.
         cell_w = image.width // cols // 16 * 16

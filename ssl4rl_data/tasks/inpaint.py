@@ -156,7 +156,7 @@ def match_colours(patch: Image.Image, target: tuple[np.ndarray, np.ndarray]) -> 
 class Inpaint(Task):
     Config = InpaintConfig
 
-    def make(self, image, rng, other_image):
+    def make(self, image, rng):
         rows, cols, count = self.config.rows, self.config.cols, self.config.candidates
         cell_w = image.width // (cols + 1) // 16 * 16
         cell_h = image.height // (rows + 1) // 16 * 16

@@ -62,7 +62,7 @@ def shuffle(n: int, rng: np.random.Generator) -> tuple[list[int], list[int]]:
 class Jigsaw(Task):
     Config = JigsawConfig
 
-    def make(self, image, rng, other_image):
+    def make(self, image, rng):
         rows, cols = self.config.rows, self.config.cols
         # Equal tiles whose sides are multiples of 16: no size cue and JPEG seams in the same phase everywhere.
         tile_w = (image.width - 2 * BORDER) // cols // 16 * 16

@@ -57,7 +57,7 @@ class Position(Task):
         super().__init__(config)
         self._augment = colour_jitter() if config.augment_crop else None  # built before workers fork
 
-    def make(self, image, rng, other_image):
+    def make(self, image, rng):
         # Even, 32-aligned sides make the four quadrants exactly equal, so crop size says nothing.
         width, height = image.width // 32 * 32, image.height // 32 * 32
         quadrant_w, quadrant_h = width // 2, height // 2

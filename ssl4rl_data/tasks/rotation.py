@@ -36,7 +36,7 @@ class Rotation(Task):
     def angles(self) -> list[int]:
         return list(range(0, 360, self.config.step))
 
-    def make(self, image, rng, other_image):
+    def make(self, image, rng):
         angle = int(rng.choice(self.angles))
         # A square, so width and height never tell a 90/270 rotation apart; on the 16 px grid, so
         # JPEG block seams land on the same grid after rotating.
