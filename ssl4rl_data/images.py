@@ -4,6 +4,7 @@ Labels are computed on the pixels this module returns, and the outputs are re-en
 so what a model sees is exactly what was labelled.
 """
 
+import functools
 import hashlib
 import io
 import warnings
@@ -62,8 +63,57 @@ def decode(data: bytes, max_side: int = 0) -> Image.Image:
     if min(image.size) < 1:
         raise SkipImage("unreadable")
     if max_side and max(image.size) > max_side:
-        image = image.resize(_fit(image.size, max_side), Image.Resampling.LANCZOS, reducing_gap=3.0)
+        image = downscale(image, _fit(image.size, max_side))
     return image
+
+
+FAST_MAX_FACTOR = 2.0  # JPEG draft decoding leaves at most this much for the resize to do
+FAST_MIN_SIDE = 16
+LOWPASS_TAPS = 7
+CUTOFF = 0.47  # the prefilter's cut-off, as a share of the output's sampling rate (0.5: its Nyquist)
+
+
+def downscale(image: Image.Image, size: tuple[int, int]) -> Image.Image:
+    """`image` (RGB) shrunk to `size`, anti-aliased: the build's only resize.
+
+    Up to 2x smaller (every JPEG, after `draft`, and the default 640x480 -> 448x336): a short windowed-sinc
+    low-pass at the output's Nyquist, then bicubic sampling, in OpenCV on a zero-copy view of Pillow's
+    pixels: 0.5-0.8 ms for 640x480 -> 448x336, where Pillow's Lanczos takes 3.4-5 ms. Against that
+    Lanczos it stays above 44 dB PSNR on photos at every such factor (48.5 dB at the default), and it lets
+    less of a zone plate's unrepresentable rings alias back than Lanczos does
+    (tests/test_performance_bounds.py holds both bounds). Larger factors and tiny pictures go to Lanczos.
+    """
+    ratio = max(image.width / size[0], image.height / size[1])
+    if ratio > FAST_MAX_FACTOR or min(*image.size, *size) < FAST_MIN_SIDE or image.mode != "RGB":
+        return image.resize(size, Image.Resampling.LANCZOS, reducing_gap=3.0)
+    from .augment import rgbx_pixels
+
+    cv2 = _opencv()
+    pixels = rgbx_pixels(image)  # R, G, B, pad: four channels filter as fast as three, and need no copy
+    smooth = cv2.sepFilter2D(pixels, -1, _lowpass(image.width, size[0]), _lowpass(image.height, size[1]),
+                             borderType=cv2.BORDER_REFLECT)
+    sampled = cv2.resize(smooth, size, interpolation=cv2.INTER_CUBIC)
+    return Image.frombytes("RGB", size, sampled, "raw", "RGBX")
+
+
+@functools.lru_cache(maxsize=256)
+def _lowpass(source: int, target: int) -> np.ndarray:
+    """A 7-tap Lanczos-windowed sinc with its cut-off at CUTOFF of the output's sampling rate, summing to
+    1 (5 taps: 1-2 dB less against Lanczos and more aliasing below 0.65x; 9: no better)."""
+    cutoff = CUTOFF * target / source  # cycles per source pixel
+    taps = LOWPASS_TAPS
+    offsets = np.arange(taps) - (taps - 1) / 2
+    kernel = 2 * cutoff * np.sinc(2 * cutoff * offsets) * np.sinc(offsets / ((taps + 1) / 2))
+    return (kernel / kernel.sum()).astype(np.float32)
+
+
+@functools.cache
+def _opencv():
+    """OpenCV, held to one thread (builds run a process per core), imported on the first resize only."""
+    import cv2
+
+    cv2.setNumThreads(1)
+    return cv2
 
 
 def _fit(size: tuple[int, int], max_side: int) -> tuple[int, int]:
