@@ -7,15 +7,14 @@ import io
 import json
 import shutil
 
-import numpy as np
+import benchmark_files
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from PIL import Image
-
-import benchmark_files
 from blind import photos
 from conftest import read_rows
+from PIL import Image
+
 from ssl4rl_data.audit import Checker, audit, register_checker
 from ssl4rl_data.audit.checks import OK, get_checker
 from ssl4rl_data.card import read_provenance, render_card
@@ -65,7 +64,11 @@ def test_clean_build_passes_strict_and_the_card_says_so(clean, task, tmp_path, r
           result["blind"]["top"][0]["feature"], round(result["blind"]["top"][0]["accuracy"], 3))
     assert result["passed"] and labels["wrong"] == 0 and labels["ok"] >= 0.9 * labels["rows"]
     assert not result["blind"]["shortcut"] and result["contamination"] is None
-    assert {p.name for p in (tmp_path / "report").iterdir()} == {"audit.json", "audit.md", "answers.png", "blind.png"}
+    assert {p.name for p in (tmp_path / "report").iterdir()} == {"audit.json", "audit.md", "answers.png", "blind.png", "rows.parquet"}
+    scored = pq.read_table(tmp_path / "report" / "rows.parquet").to_pylist()
+    assert [r["source_id"] for r in scored] == [r["source_id"] for r in read_rows(folder)]
+    assert all(0 <= r["difficulty"] <= 1 and r["tier"] in ("easy", "medium", "hard") for r in scored)
+    assert result["difficulty"]["rows_scored"] == labels["rows"]
     card = (folder / "README.md").read_text()
     body = before.split("\n---\n", 1)[1].rstrip("\n")  # after the YAML front matter, which gains `audit`
     assert card.split("\n---\n", 1)[1].startswith(body) and "## Audit" in card and "found no problem" in card

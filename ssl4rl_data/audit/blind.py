@@ -125,7 +125,8 @@ def blind_baselines(x: np.ndarray, names: list[str], answers: list[str], groups:
                 models.append((label, logistic_predictions(x[:, columns], y, folds, classes), [names[j] for j in columns]))
         for label, predicted, used in models:
             correct = int((predicted == y).sum())
-            informational = content_statistics and all(n.split(".")[-1] in CONTENT_PROXIES for n in used)
+            # A model that uses a content proxy cannot tell a format cue from content: reported, not a shortcut.
+            informational = content_statistics and any(n.split(".")[-1] in CONTENT_PROXIES for n in used)
             tests.append({"target": target_name, "feature": label, "accuracy": correct / len(y),
                           "ci95": list(wilson(correct, len(y))), "chance": chance,
                           "p": above_chance_p(correct, len(y), chance), "content_proxy": informational})

@@ -41,6 +41,15 @@ class Checker:
 
     def __init__(self, parameters: dict):
         self.parameters = parameters
+        self.difficulty: float | None = None  # set by `check`: see `examine`
+
+    def examine(self, row: Row, images: list[Image.Image]) -> tuple[str, float | None]:
+        """(verdict, difficulty): `check`'s verdict and the model-free difficulty score it left in
+        `self.difficulty`, 0 (the answer stands far apart from every other) to 1 (another answer fits the
+        pixels as well), or None where the checker has no score."""
+        self.difficulty = None
+        state = self.check(row, images)
+        return state, self.difficulty
 
     def check(self, row: Row, images: list[Image.Image]) -> str:
         """OK, WRONG (the pixels contradict the answer) or UNSURE; `images` are decoded RGB."""

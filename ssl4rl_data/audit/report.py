@@ -3,19 +3,27 @@
 import json
 from pathlib import Path
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 from PIL import Image, ImageDraw
 
 BAR_WIDTH, PLOT_HEIGHT = 28, 160
+# Per row: its re-checked label and model-free difficulty score (0 easy .. 1 another answer fits as well), tier.
+ROWS_SCHEMA = pa.schema([("index", pa.int64()), ("source_id", pa.string()), ("verdict", pa.string()),
+                         ("difficulty", pa.float64()), ("tier", pa.string())])
 
 
 def write_reports(result: dict, out: Path) -> list[Path]:
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "audit.json").write_text(json.dumps(result, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    rows = result.get("rows", [])
+    pq.write_table(pa.Table.from_pylist(rows, schema=ROWS_SCHEMA), out / "rows.parquet")
+    summary = {k: v for k, v in result.items() if k != "rows"}
+    (out / "audit.json").write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     balance_plot(result["balance"]["counts"]).save(out / "answers.png")
     blind_plot(result["blind"]["top"]).save(out / "blind.png")
     (out / "audit.md").write_text(markdown(result), encoding="utf-8")
-    return [out / name for name in ("audit.json", "audit.md", "answers.png", "blind.png")]
+    return [out / name for name in ("audit.json", "audit.md", "answers.png", "blind.png", "rows.parquet")]
 
 
 def _canvas(bars: int) -> tuple[Image.Image, ImageDraw.ImageDraw]:
@@ -83,7 +91,14 @@ def markdown(result: dict) -> str:
         mark = "**shortcut**" if t["shortcut"] else "content (reported)" if t["above_chance"] else ""
         lines.append(f"| {i + 1} | {t['feature']} | {t['target']} | {t['accuracy']:.1%} ({t['ci95'][0]:.1%}-"
                      f"{t['ci95'][1]:.1%}) | {t['chance']:.1%} | {t['p']:.2g} | {mark} |")
-    lines += ["", "![blind baselines](blind.png)", "", "## Contamination", ""]
+    lines += ["", "![blind baselines](blind.png)", ""]
+    difficulty = result.get("difficulty")
+    if difficulty:
+        q = difficulty["quantiles"]
+        lines += ["## Difficulty", "", f"Model-free score per row (rows.parquet; 0: the answer stands apart, 1: another "
+                  f"answer fits the pixels as well): median {q['0.5']}, 90th percentile {q['0.9']}; tiers by thirds "
+                  f"at {difficulty['tier_cuts']}.", ""]
+    lines += ["## Contamination", ""]
     contamination = result["contamination"]
     if not contamination:
         lines.append("Not searched (no `--against` source).")

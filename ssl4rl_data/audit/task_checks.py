@@ -15,6 +15,14 @@ def grey(image: Image.Image) -> np.ndarray:
     return np.asarray(image.convert("L"), np.float64)
 
 
+def closeness(errors: dict, answer) -> float:
+    """Difficulty from per-answer errors: the answer's error over the best other one's, at most 1."""
+    if answer not in errors or len(errors) < 2:
+        return 1.0
+    rival = min(v for k, v in errors.items() if k != answer)
+    return float(min(1.0, errors[answer] / rival)) if rival > 0 else 1.0
+
+
 def verdict(errors: dict, answer, margin: float) -> str:
     """OK when the answer has the smallest error; WRONG when another is smaller by more than `margin`."""
     best = min(errors, key=errors.get)
@@ -37,6 +45,9 @@ class RotationCheck(Checker):
             small_a, small_b = grey(first.reduce(4)), grey(second.reduce(4))
             for angle in range(0, 360, step):
                 errors[str(angle)] = float(np.abs(np.rot90(small_a, angle // 90) - small_b).mean())
+            # Difficulty: how alike the picture looks under its other rotations, against its own contrast.
+            alike = min(float(np.abs(np.rot90(small_a, k) - small_a).mean()) for k in range(1, 4))
+            self.difficulty = 1 / (1 + alike / (np.abs(small_a - small_a.mean()).mean() + 1))  # 1: alike
         else:
             side = first.width
             yy, xx = np.mgrid[:side, :side] - (side - 1) / 2
@@ -45,6 +56,8 @@ class RotationCheck(Checker):
             for angle in range(0, 360, step):
                 turned = grey(first.rotate(angle, Image.Resampling.BICUBIC))
                 errors[str(angle)] = float(np.abs(turned[disc] - target).mean())
+        if self.difficulty is None:
+            self.difficulty = closeness(errors, row.answer.strip())  # another angle fits almost as well: hard
         return verdict(errors, row.answer.strip(), margin=2.0)
 
     def picture(self, row, images):
@@ -105,6 +118,7 @@ class JigsawCheck(Checker):
                       for i, j in itertools.combinations(range(rows * cols), 2))
         best = min((arrangement_cost(o, right, below, rows, cols) for o in others if list(o) != order),
                    default=np.inf)
+        self.difficulty = float(min(1.0, own / best)) if best > 0 else 1.0  # seams barely better than a wrong layout
         if own <= best:
             return OK
         # Wrong: another arrangement is clearly smoother and the answer's seams clearly rougher than the
@@ -172,6 +186,7 @@ class PositionCheck(Checker):
                 errors[name] = float(region.min())
         if not errors:
             return UNSURE
+        self.difficulty = closeness(errors, row.answer.strip())  # another quadrant matches almost as well
         return verdict(errors, row.answer.strip(), margin=0.15 if normalised else 2.0)
 
     def picture(self, row, images):
@@ -182,9 +197,10 @@ class PositionCheck(Checker):
 class ContrastiveCheck(Checker):
     """A positive names one source picture; a negative names two different ones (`a|b`)."""
 
-    needs_pixels = False
-
     def check(self, row, images):
+        if len(images) == 2:  # difficulty: a positive whose views share few colours, a negative whose views share many
+            similarity = colour_overlap(images[0], images[1])
+            self.difficulty = 1 - similarity if row.answer.strip() == "positive" else similarity
         ids = row.source_id.split("|")
         expected = "positive" if len(ids) == 1 else "negative" if len(ids) == 2 and ids[0] != ids[1] else None
         return OK if row.answer.strip() == expected else WRONG
@@ -216,6 +232,8 @@ class FlipCheck(Checker):
         unit = float(np.abs(np.diff(picture, axis=1)).mean()) + 1.0
         answer = row.answer.strip()
         best = max(gains, key=gains.get)
+        rival = max(v for k, v in gains.items() if k != answer)
+        self.difficulty = float(np.clip((rival + unit) / (gains[answer] + unit), 0, 1)) if gains[answer] > -unit else 1.0
         if best == answer:
             return OK
         return WRONG if gains[answer] < 0.25 * unit and gains[best] - gains[answer] > unit else UNSURE
@@ -230,6 +248,16 @@ class FlipCheck(Checker):
         box = (c * cell_w, r * cell_h, (c + 1) * cell_w, (r + 1) * cell_h)
         picture.paste(picture.crop(box).transpose(Image.Transpose.FLIP_LEFT_RIGHT), box)
         return picture
+
+
+def colour_overlap(first: Image.Image, second: Image.Image) -> float:
+    """Intersection (0..1) of the two images' 4 x 4 x 4 colour histograms."""
+    def histogram(image):
+        pixels = np.asarray(image.reduce(2) if min(image.size) >= 64 else image, np.uint8).reshape(-1, 3) // 64
+        counts = np.bincount(pixels[:, 0] * 16 + pixels[:, 1] * 4 + pixels[:, 2], minlength=64)
+        return counts / counts.sum()
+
+    return float(np.minimum(histogram(first), histogram(second)).sum())
 
 
 def _edge_cost(picture, block, r, c, cell_h, cell_w) -> float:
