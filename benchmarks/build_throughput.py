@@ -17,6 +17,10 @@ process tree, sampled every 50 ms). It compares that with
     subset and reported as images/s).
 Ratios to the floor are given in wall time and in CPU time (user + system, summed over the build's
 processes): on a shared machine other tenants take time that wall time counts and CPU time does not.
+Each --max-side is a case of its own: 448 (the default; sources shrink to 448x336) and 0 (kept at
+640x480, like the reference builders). The floor never resizes; with a resize, CPU/floor+ compares the
+build with the floor plus a 1 ms budget per image for the resize (issue 22's target: 1.5x), and the
+resize's own cost is printed beside Pillow's Lanczos, the resize before generator 0.4.0.
 """
 
 import argparse
@@ -36,14 +40,15 @@ import pyarrow.parquet as pq
 from PIL import Image
 
 from ssl4rl_data import registry
-from ssl4rl_data.build import keep_freed_memory
 from ssl4rl_data.errors import SkipImage
-from ssl4rl_data.images import JPEG_QUALITY, decode, encode, sample_rng
+from ssl4rl_data.images import JPEG_QUALITY, _fit, decode, downscale, encode, sample_rng
 from ssl4rl_data.sources.sample import PHOTOS, photo_dir
 from ssl4rl_data.task import Task
+from ssl4rl_data.workers import keep_freed_memory
 
 TASKS = ("rotation", "jigsaw", "position", "contrastive")
 SIZE = (640, 480)
+RESIZE_BUDGET = 0.001  # CPU seconds per image the issue allows the default resize (issue 22)
 
 
 def make_photos(folder: Path, count: int, procs: int = os.cpu_count() or 1) -> Path:
@@ -124,14 +129,15 @@ def _children_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def floor_seconds(source: Path, built: Path, max_side: int) -> tuple[float, float]:
-    """Decode every source image, then encode every output image the build wrote, on this core (with
-    the build's memory settings, so both pay the same for allocation): wall and CPU seconds."""
+def floor_seconds(source: Path, built: Path) -> tuple[float, float]:
+    """Decode every source image at full size, then encode every output image the build wrote, on this
+    core (with the build's memory settings, so both pay the same for allocation): wall and CPU seconds.
+    No resize: with --max-side the issue's floor adds a budget of RESIZE_BUDGET per image to it."""
     keep_freed_memory()
     files = sorted(source.glob("*.jpg"))
     started, cpu = time.perf_counter(), time.process_time()
     for file in files:
-        decode(file.read_bytes(), max_side)
+        decode(file.read_bytes(), 0)
     decoding, cpu = time.perf_counter() - started, time.process_time() - cpu
     encoding = 0.0
     for shard in sorted(built.glob("data/*.parquet")):  # a shard at a time: all outputs would not fit in memory
@@ -143,6 +149,29 @@ def floor_seconds(source: Path, built: Path, max_side: int) -> tuple[float, floa
         encoding += time.perf_counter() - started
         cpu += time.process_time() - cpu_started
     return decoding + encoding, cpu
+
+
+def resize_cpu(source: Path, max_side: int, count: int = 500) -> tuple[float, float]:
+    """CPU seconds per image of the build's resize (`images.downscale`) and of Pillow's Lanczos, the
+    resize before generator 0.4.0, on the first `count` sources decoded at full size, interleaved, with
+    the build's memory settings (without them each resize's fresh buffers cost page faults: 1.7 ms, not 0.7)."""
+    keep_freed_memory()
+    images = [decode(file.read_bytes(), 0) for file in sorted(source.glob("*.jpg"))[:count]]
+    sizes = [_fit(image.size, max_side) for image in images]
+    downscale(images[0], sizes[0])  # OpenCV imported, untimed
+    ours, lanczos = [], []
+    for _ in range(3):
+        cpu = time.process_time()
+        for image, size in zip(images, sizes):
+            if size != image.size:
+                downscale(image, size)
+        ours.append(time.process_time() - cpu)
+        cpu = time.process_time()
+        for image, size in zip(images, sizes):
+            if size != image.size:
+                image.resize(size, Image.Resampling.LANCZOS, reducing_gap=3.0)
+        lanczos.append(time.process_time() - cpu)
+    return min(ours) / len(images), min(lanczos) / len(images)
 
 
 def machine_scaling(source: Path, procs: int, repeat: int) -> float:
@@ -186,7 +215,8 @@ def task_samples(task: Task, files: list[Path], max_side: int):
 
         try:
             key = f"folder:{file.name}"  # the build's source id: the same samples, the same skips
-            yield task.make(decode(file.read_bytes(), max_side), sample_rng(0, task.name, key), other_image)
+            partner = (other_image,) if task.pairs_pictures else ()
+            yield task.make(decode(file.read_bytes(), max_side), sample_rng(0, task.name, key), *partner)
         except SkipImage:
             continue
 
@@ -228,8 +258,9 @@ def main():
     parser.add_argument("--images", type=int, default=5000)
     parser.add_argument("--tasks", nargs="+", default=list(TASKS), choices=TASKS)
     parser.add_argument("--procs", nargs="+", type=int, default=[1, 2])
-    parser.add_argument("--max-side", type=int, default=0,
-                        help="Passed to the build (0 keeps the 640x480 sources, like the reference builders).")
+    parser.add_argument("--max-side", type=int, nargs="+", default=[448, 0],
+                        help="Passed to the build, one case each: 448 is the default; 0 keeps the 640x480 "
+                             "sources, like the reference builders.")
     parser.add_argument("--naive-images", type=int, default=200)
     parser.add_argument("--repeat", type=int, default=2, help="Runs per build and per floor; the fastest counts.")
     parser.add_argument("--skip-floor", action="store_true", help="Skip the floor and the task's own work.")
@@ -241,15 +272,28 @@ def main():
     args = parser.parse_args()
 
     source = make_photos(args.cache / str(args.images), args.images)
-    extra = ["--max-side", str(args.max_side)]
-    print(f"{args.images} photos of {SIZE[0]}x{SIZE[1]} (JPEG q90); {os.cpu_count()} cores; --max-side {args.max_side}; "
-          f"best of {args.repeat} runs; builds write to {args.work}")
+    print(f"{args.images} photos of {SIZE[0]}x{SIZE[1]} (JPEG q90); {os.cpu_count()} cores; "
+          f"best of {args.repeat} runs; builds write to {args.work}; load average {os.getloadavg()[0]:.1f}")
     if max(args.procs) > 1 and not args.skip_scaling:
         procs = max(args.procs)
         print(f"machine: a plain decode + encode loop runs {machine_scaling(source, procs, args.repeat):.2f}x "
               f"faster on {procs} processes than on one (the ceiling for any build's speed-up)")
+    for max_side in args.max_side:
+        run_case(args, source, max_side)
+
+
+def run_case(args, source: Path, max_side: int):
+    """Every task's builds at one --max-side, interleaved with the floor and the task's own work."""
+    extra = ["--max-side", str(max_side)]
+    resizes = max_side and max(SIZE) > max_side
+    print(f"\n--max-side {max_side}" + (" (the default)" if max_side == 448 else ""))
+    if resizes:
+        ours, lanczos = resize_cpu(source, max_side)
+        print(f"resize {SIZE[0]}x{SIZE[1]} -> {'x'.join(map(str, _fit(SIZE, max_side)))}: {ours * 1e3:.2f} CPU ms "
+              f"per image (Pillow Lanczos, before 0.4.0: {lanczos * 1e3:.2f} ms); floor+ adds "
+              f"{RESIZE_BUDGET * 1e3:.0f} ms per image to the floor")
     print(f"{'task':<12}{'procs':>6}{'seconds':>9}{'images/s':>10}{'peak MiB':>10}{'vs floor':>10}"
-          f"{'CPU/floor':>11}{'vs work':>9}{'speed-up':>10}{'vs naive':>10}")
+          f"{'CPU/floor':>11}{'CPU/floor+':>12}{'vs work':>9}{'speed-up':>10}{'vs naive':>10}")
     with tempfile.TemporaryDirectory(dir=args.work) as work:
         for task in args.tasks:
             out = Path(work) / task
@@ -258,27 +302,30 @@ def main():
                 for procs in args.procs:
                     runs[procs].append(timed_build(task, source, out, procs, extra))
                 if not args.skip_floor:
-                    floors.append(floor_seconds(source, out, args.max_side))
-                    works.append(task_work_seconds(task, source, args.max_side))
+                    floors.append(floor_seconds(source, out))
+                    works.append(task_work_seconds(task, source, max_side))
             # Fastest wall time and least CPU time of each (CPU time leaves out what other tenants of the
             # machine take from it, which wall time cannot); the largest peak.
             results = {procs: (min(r[0] for r in done), max(r[1] for r in done), min(r[2] for r in done))
                        for procs, done in runs.items()}
             floor = min(f[0] for f in floors) if floors else None
             floor_cpu = min(f[1] for f in floors) if floors else None
+            budget = floor_cpu + RESIZE_BUDGET * args.images if floor_cpu and resizes else None
             own_work = min(works) if works else None
-            naive = None if args.skip_naive else naive_rate(task, source, args.naive_images, args.max_side)
+            naive = None if args.skip_naive else naive_rate(task, source, args.naive_images, max_side)
             one = results.get(1, (None,))[0]
             for procs, (seconds, peak, cpu) in results.items():
                 rate = args.images / seconds
                 print(f"{task:<12}{procs:>6}{seconds:>9.1f}{rate:>10.0f}{peak / 2**20:>10.0f}"
                       f"{(f'{seconds / floor:.2f}x' if floor and procs == 1 else ''):>10}"
                       f"{(f'{cpu / floor_cpu:.2f}x' if floor_cpu else ''):>11}"
+                      f"{(f'{cpu / budget:.2f}x' if budget else ''):>12}"
                       f"{(f'{seconds / own_work:.2f}x' if own_work and procs == 1 else ''):>9}"
                       f"{(f'{one / seconds:.2f}x' if one else ''):>10}"
                       f"{(f'{rate / naive:.0f}x' if naive else ''):>10}")
             if floor:
-                print(f"{'':<12}floor {floor:.1f} s, {floor_cpu:.1f} CPU s ({args.images / floor:.0f} images/s on one core); "
+                print(f"{'':<12}floor {floor:.1f} s, {floor_cpu:.1f} CPU s "
+                      f"({args.images / floor:.0f} images/s on one core); "
                       f"with the task's own work {own_work:.1f} s ({own_work / floor:.2f}x the floor)"
                       + (f"; naive {naive:.1f} images/s" if naive else ""))
             shutil.rmtree(out, ignore_errors=True)
