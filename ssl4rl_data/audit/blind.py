@@ -46,7 +46,8 @@ def image_features(data: bytes, decoded: Image.Image | None = None) -> list[floa
 
 
 def feature_names(slots: int) -> list[str]:
-    return [f"image{i + 1}.{name}" for i in range(slots) for name in FORMAT_FEATURES + PIXEL_FEATURES] + ["row_position"]
+    per_image = FORMAT_FEATURES + PIXEL_FEATURES
+    return [f"image{i + 1}.{name}" for i in range(slots) for name in per_image] + ["row_position"]
 
 
 def feature_matrix(per_row: list[list[list[float]]], positions: list[int]) -> tuple[np.ndarray, list[str]]:
@@ -110,7 +111,8 @@ def targets(answers: list[str]) -> list[tuple[str, np.ndarray]]:
     if len(set(answers)) > MAX_CLASSES and all("," in a for a in answers):
         cells = [a.split(",") for a in answers]
         width = min(len(c) for c in cells)
-        return [(f"answer cell {k + 1}", np.unique([c[k] for c in cells], return_inverse=True)[1]) for k in range(width)]
+        return [(f"answer cell {k + 1}", np.unique([c[k] for c in cells], return_inverse=True)[1])
+                for k in range(width)]
     return [("answer", np.unique(answers, return_inverse=True)[1])]
 
 
@@ -124,9 +126,11 @@ def blind_baselines(x: np.ndarray, names: list[str], answers: list[str], groups:
         varying = [j for j in range(x.shape[1]) if np.ptp(x[:, j]) > 0]
         models = [(names[j], binned_predictions(x[:, j], y, folds, classes), [names[j]]) for j in varying]
         fmt = [j for j in varying if names[j] == "row_position" or names[j].split(".")[1] in FORMAT_FEATURES]
-        for label, columns in (("format features (logistic regression)", fmt), ("all features (logistic regression)", varying)):
+        for label, columns in (("format features (logistic regression)", fmt),
+                               ("all features (logistic regression)", varying)):
             if len(columns) > 1:
-                models.append((label, logistic_predictions(x[:, columns], y, folds, classes), [names[j] for j in columns]))
+                predicted = logistic_predictions(x[:, columns], y, folds, classes)
+                models.append((label, predicted, [names[j] for j in columns]))
         for label, predicted, used in models:
             correct = int((predicted == y).sum())
             # A model that uses a content proxy cannot tell a format cue from content: reported, not a shortcut.

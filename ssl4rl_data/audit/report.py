@@ -58,7 +58,8 @@ def blind_plot(tests: list[dict]) -> Image.Image:
 
         colour = (200, 40, 40) if test["shortcut"] else (120, 120, 120) if test["content_proxy"] else (70, 110, 180)
         draw.rectangle((x, y(test["accuracy"]), x + BAR_WIDTH, y(0)), fill=colour)
-        draw.line((x + BAR_WIDTH // 2, y(test["ci95"][1]), x + BAR_WIDTH // 2, y(test["ci95"][0])), fill="black", width=2)
+        middle = x + BAR_WIDTH // 2
+        draw.line((middle, y(test["ci95"][1]), middle, y(test["ci95"][0])), fill="black", width=2)
         draw.line((x - 4, y(test["chance"]), x + BAR_WIDTH + 4, y(test["chance"])), fill=(0, 150, 0), width=2)
         draw.text((x, 24 + PLOT_HEIGHT + (i % 2) * 12), str(i + 1), fill="black")
     draw.text((4, 4), "blind baselines: accuracy, 95% CI, chance (green); red = shortcut", fill="black")
@@ -95,7 +96,8 @@ def markdown(result: dict) -> str:
     difficulty = result.get("difficulty")
     if difficulty:
         q = difficulty["quantiles"]
-        lines += ["## Difficulty", "", f"Model-free score per row (rows.parquet; 0: the answer stands apart, 1: another "
+        lines += ["## Difficulty", "",
+                  "Model-free score per row (rows.parquet; 0: the answer stands apart, 1: another "
                   f"answer fits the pixels as well): median {q['0.5']}, 90th percentile {q['0.9']}; tiers by thirds "
                   f"at {difficulty['tier_cuts']}.", ""]
     lines += ["## Contamination", ""]
@@ -124,8 +126,10 @@ def card_summary(result: dict) -> dict:
         "balance_p": round(result["balance"]["p_min"], 4),
         "imbalanced": result["balance"]["imbalanced"],
         "blind": {"tests": blind["tests"], "shortcuts": blind["shortcuts"][:5],
-                  "strongest": None if best is None else {"feature": best["feature"], "target": best["target"],
-                                                  "accuracy": round(best["accuracy"], 4), "chance": round(best["chance"], 4)}},
+                  "strongest": None if best is None else {
+                      "feature": best["feature"], "target": best["target"],
+                      "accuracy": round(best["accuracy"], 4), "chance": round(best["chance"], 4)}},
         "contamination": None if not contamination else [
-            {k: e[k] for k in ("kind", "benchmark", "images", "overlaps", "transductive")} for e in contamination["against"]],
+            {k: e[k] for k in ("kind", "benchmark", "images", "overlaps", "transductive")}
+            for e in contamination["against"]],
     }

@@ -39,7 +39,8 @@ def audit_shard(task: str, parameters: dict, path: str, first_index: int) -> lis
     table = pq.read_table(path, columns=["images", "answer", "source_id"])
     out = []
     for offset, values in enumerate(table.to_pylist()):
-        row = Row(first_index + offset, [im["bytes"] for im in values["images"]], values["answer"], values["source_id"])
+        images = [im["bytes"] for im in values["images"]]
+        row = Row(first_index + offset, images, values["answer"], values["source_id"])
         decoded = None
         if checker is not None and checker.needs_pixels:
             try:
@@ -54,7 +55,8 @@ def audit_shard(task: str, parameters: dict, path: str, first_index: int) -> lis
             if view is not None:
                 picture, thumb = perceptual_hash(view), thumbnail(view)
         out.append({"index": row.index, "source_id": row.source_id, "group": row.group, "answer": row.answer,
-                    "verdict": state, "difficulty": difficulty, "features": features, "picture": picture, "thumb": thumb})
+                    "verdict": state, "difficulty": difficulty, "features": features, "picture": picture,
+                    "thumb": thumb})
     return out
 
 
@@ -112,8 +114,8 @@ def audit(folder: Path, against: list[str] = (), num_proc: int = 1) -> dict:
         "labels": labels,
         "balance": answer_balance([r["answer"] for r in rows]),
         "blind": blind,
-        "contamination": (contamination([(r["source_id"], r["picture"], r["thumb"]) for r in rows], list(against), benchmarks)
-                          if against else None),
+        "contamination": (contamination([(r["source_id"], r["picture"], r["thumb"]) for r in rows], list(against),
+                                        benchmarks) if against else None),
     }
     result["difficulty"], tiers = difficulty_tiers([r["difficulty"] for r in rows])
     result["rows"] = [{"index": r["index"], "source_id": r["source_id"], "verdict": r["verdict"],
@@ -151,9 +153,11 @@ def problems(result: dict) -> list[str]:
     if blind["shortcut"]:
         best = blind["strongest"]
         out.append(f"blind baseline beats chance: {best['feature']} predicts the {best['target']} "
-                   f"{best['accuracy']:.1%} (95% CI {best['ci95'][0]:.1%}-{best['ci95'][1]:.1%}), chance {best['chance']:.1%}")
+                   f"{best['accuracy']:.1%} (95% CI {best['ci95'][0]:.1%}-{best['ci95'][1]:.1%}), "
+                   f"chance {best['chance']:.1%}")
     for entry in (result["contamination"] or {}).get("against", []):
         if entry["failure"]:
             name = entry["benchmark"] or entry["kind"]
-            out.append(f"{entry['overlaps']} rows overlap the images of {name} (first: {', '.join(entry['rows'][:3])})")
+            first = ", ".join(entry["rows"][:3])
+            out.append(f"{entry['overlaps']} rows overlap the images of {name} (first: {first})")
     return out

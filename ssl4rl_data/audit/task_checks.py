@@ -6,7 +6,7 @@ import itertools
 import numpy as np
 from PIL import Image
 
-from .checks import OK, UNSURE, WRONG, Checker, Row, register_checker
+from .checks import OK, UNSURE, WRONG, Checker, register_checker
 
 QUADRANTS = ("top-left", "top-right", "bottom-left", "bottom-right")
 
@@ -233,7 +233,8 @@ class FlipCheck(Checker):
         answer = row.answer.strip()
         best = max(gains, key=gains.get)
         rival = max(v for k, v in gains.items() if k != answer)
-        self.difficulty = float(np.clip((rival + unit) / (gains[answer] + unit), 0, 1)) if gains[answer] > -unit else 1.0
+        self.difficulty = (float(np.clip((rival + unit) / (gains[answer] + unit), 0, 1)) if gains[answer] > -unit
+                           else 1.0)
         if best == answer:
             return OK
         return WRONG if gains[answer] < 0.25 * unit and gains[best] - gains[answer] > unit else UNSURE
