@@ -18,14 +18,10 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "train"))
-sys.path.insert(0, str(ROOT))
+from ssl4rl_train.eval_data import Item, multiple_choice_prompt
+from ssl4rl_train.generation import QWEN_MAX_PIXELS, QWEN_MIN_PIXELS, Settings, generate
 
-from eval_data import Item, multiple_choice_prompt  # noqa: E402
-from generation import QWEN_MAX_PIXELS, QWEN_MIN_PIXELS, Settings, generate  # noqa: E402
-
-from ssl4rl_data.sources.sample import PHOTOS, photo_dir  # noqa: E402
+from ssl4rl_data.sources.sample import PHOTOS, photo_dir
 
 
 def items(rows: int) -> list[Item]:
@@ -62,7 +58,7 @@ def main(argv=None) -> int:
         model = args.model
         if model is None:
             import torch
-            from synthetic_qwen import build_synthetic_qwen
+            from ssl4rl_train.synthetic_qwen import build_synthetic_qwen
 
             cuda = torch.cuda.is_available()
             extra = {"dtype": torch.bfloat16, "device": "cuda"} if cuda and args.size == "3b" else {}

@@ -77,10 +77,12 @@ STAGES="$WORK/stages.tsv"
 : > "$STAGES"
 export HF_HOME="$WORK/hf" HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TRANSFORMERS_OFFLINE=1 HF_HUB_DISABLE_TELEMETRY=1
 export NO_ALBUMENTATIONS_UPDATE=1 TOKENIZERS_PARALLELISM=false PYTORCH_CUDA_ALLOC_CONF=expandable_segments:True
-# ssl4rl_data as an install lays it out (cards/ becomes ssl4rl_data/cards), from this checkout, without pip.
+# ssl4rl_data and ssl4rl_train as an install lays them out (cards/ becomes ssl4rl_data/cards, train/ becomes
+# ssl4rl_train), from this checkout, without pip.
 SRC="$WORK/src"
 rm -rf "$SRC" && mkdir -p "$SRC" && cp -r "$ROOT/ssl4rl_data" "$SRC/" || exit 1
 [ -d "$SRC/ssl4rl_data/cards" ] || cp -r "$ROOT/cards" "$SRC/ssl4rl_data/cards" || exit 1
+cp -r "$ROOT/train" "$SRC/ssl4rl_train" || exit 1  # train/ installs as the ssl4rl_train package
 export PYTHONUNBUFFERED=1 PYTHONPATH="$SRC${PYTHONPATH:+:$PYTHONPATH}"
 export ROOT WHEELS PYTHON WORK
 cd "$WORK" || exit 1  # not the checkout: python -m and -c put the working directory first on sys.path

@@ -13,7 +13,6 @@ the largest prompt per task and size, and whether it fits.
 
 import argparse
 import functools
-import sys
 import tempfile
 from pathlib import Path
 
@@ -21,7 +20,6 @@ import yaml
 from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "train"))
 
 LIMIT = 1024
 PAPER_RECIPES = ["mmbench_rotation", "mmbench_jigsaw", "mmbench_position", "mmbench_contrastive",
@@ -56,10 +54,10 @@ def qwen_text_tokens(text: str) -> int:
 
 def count(sizes: list[tuple[int, int]], recipes: list[str]) -> list[dict]:
     """One record per (recipe, size): the largest prompt in tokens and the number of rows counted."""
-    from grpo import prompt_tokens
-    from mixture import DatasetSpec, load_one
-    from synthetic_qwen import build_synthetic_qwen
-    from vlm import load_processor
+    from ssl4rl_train.grpo import prompt_tokens
+    from ssl4rl_train.mixture import DatasetSpec, load_one
+    from ssl4rl_train.synthetic_qwen import build_synthetic_qwen
+    from ssl4rl_train.vlm import load_processor
 
     from ssl4rl_data.cli import main as ssl4rl_data
 

@@ -19,9 +19,7 @@ padding are not counted (they are hardware work, not model work), so hardware ut
 import argparse
 import dataclasses
 import json
-import math
 import resource
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -29,7 +27,6 @@ from pathlib import Path
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "train"))
 
 PEAK_BF16_FLOPS = {"H100": 989e12, "H200": 989e12, "A100": 312e12}  # dense bf16 tensor-core peaks
 
@@ -195,7 +192,7 @@ def processor_for(folder: str, max_pixels: int):
     """train/vlm.py's processor; where its fallback cannot load (transformers 5.17 without torchvision, as
     on the GPU machine, where AutoImageProcessor itself needs torchvision) the same image-only processor
     built from the PIL image processor class directly."""
-    from vlm import PROCESSORS, _chat_template, image_only, load_processor
+    from ssl4rl_train.vlm import PROCESSORS, _chat_template, image_only, load_processor
 
     try:
         return load_processor(folder, max_pixels=max_pixels)
@@ -246,7 +243,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
 
     from datasets import concatenate_datasets, load_dataset
-    from synthetic_qwen import build_synthetic_qwen
+    from ssl4rl_train.synthetic_qwen import build_synthetic_qwen
     from transformers import Qwen2_5_VLForConditionalGeneration
     from trl import GRPOConfig, GRPOTrainer
 

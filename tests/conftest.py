@@ -98,10 +98,7 @@ def hub():
 @pytest.fixture(scope="session")
 def tiny_model(tmp_path_factory) -> Path:
     """A random-weight tiny Qwen2.5-VL, built offline (train/synthetic_qwen.py)."""
-    import sys
-
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "train"))
-    from synthetic_qwen import build_synthetic_qwen
+    from ssl4rl_train.synthetic_qwen import build_synthetic_qwen
 
     return build_synthetic_qwen(tmp_path_factory.mktemp("tiny-qwen"), "tiny")[0]
 

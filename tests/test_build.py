@@ -8,10 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
+from conftest import decode_images, gradient, jpeg_bytes, read_rows, stripes
 from datasets import load_dataset
 from PIL import Image
 
-from conftest import decode_images, gradient, jpeg_bytes, read_rows, stripes
 from ssl4rl_data.registry import tasks
 
 TASKS = list(tasks())  # every registered task: a new one gets the determinism test without a line here

@@ -1,7 +1,6 @@
 """train/evaluate.py: golden scores for circular groups, re-scoring, comparison, and a tiny model end to end."""
 
 import json
-import sys
 from pathlib import Path
 
 import benchmark_files as bf
@@ -9,10 +8,9 @@ import pytest
 from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "train"))
-import evaluate  # noqa: E402
-from eval_data import extract_choice, read_mmbench  # noqa: E402
-from eval_imagenet import read_imagenet  # noqa: E402
+from ssl4rl_train import evaluate
+from ssl4rl_train.eval_data import extract_choice, read_mmbench
+from ssl4rl_train.eval_imagenet import read_imagenet
 
 OPTIONS = {"A": "a cat", "B": "a dog", "C": "a bird", "D": "a fish"}
 
@@ -124,7 +122,7 @@ def test_imagenet_distractors_are_deterministic_near_classes(tmp_path):
 
 
 def test_tiny_model_end_to_end(tmp_path, run_cli):
-    from synthetic_qwen import build_synthetic_qwen
+    from ssl4rl_train.synthetic_qwen import build_synthetic_qwen
 
     model = build_synthetic_qwen(tmp_path / "model", "tiny")[0]
     mmbench = bf.write_mmbench_tsv(tmp_path / "MMBench_DEV_EN.tsv")
@@ -156,7 +154,7 @@ def test_mistakes_get_one_line(tmp_path, capsys):
 # --- parity with VLMEvalKit's Qwen2.5-VL setup --------------------------------------------------------
 
 def test_prompt_layout_is_vlmevalkits_and_paper_changes_only_the_instruction():
-    from eval_data import PAPER_INSTRUCTION, Item, multiple_choice_prompt
+    from ssl4rl_train.eval_data import PAPER_INSTRUCTION, Item, multiple_choice_prompt
 
     item = Item(benchmark="mmbench", id="1", answer="A", hint="It is outdoors.", question="What is it?",
                 options={"A": "a cat", "B": "a dog"})
@@ -270,7 +268,7 @@ def test_mmbench_evaluator_and_builder_share_the_reader(tmp_path, order):
 
 def test_seedbench_tsv_references_are_resolved_by_both_uses(tmp_path):
     import pandas as pd
-    from eval_data import read_seedbench
+    from ssl4rl_train.eval_data import read_seedbench
 
     tsv = bf.write_seed_tsv(tmp_path / "SEEDBench_IMG.tsv")
     frame = pd.read_csv(tsv, sep="\t", dtype=str, keep_default_na=False)

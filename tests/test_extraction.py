@@ -1,13 +1,9 @@
 """train/extraction.py: a golden table of model outputs and the letter a careful reader would take from each."""
 
-import sys
 import time
-from pathlib import Path
 
 import pytest
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "train"))
-from extraction import answer_region, extract_choice  # noqa: E402
+from ssl4rl_train.extraction import answer_region, extract_choice
 
 ANIMALS = {"A": "a cat", "B": "a dog", "C": "a bird", "D": "a fish"}
 DOGS = {"A": "dog", "B": "black dog", "C": "cat", "D": "horse"}

@@ -8,7 +8,6 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
-sys.path.insert(0, str(ROOT / "train"))
 
 from train_step import Arch, arch_from_config, old_logps_computed, rollout_flops  # noqa: E402
 
@@ -50,7 +49,7 @@ def test_rollout_flops_count_vision_per_patch_and_per_image():
 
 def test_arch_counts_the_models_own_weights(tmp_path):
     import torch
-    from synthetic_qwen import build_synthetic_qwen
+    from ssl4rl_train.synthetic_qwen import build_synthetic_qwen
     from transformers import Qwen2_5_VLForConditionalGeneration
 
     for size in ("tiny", "3b"):
@@ -104,6 +103,7 @@ def test_cpu_mode_runs_every_stage_and_prints_the_summary(tmp_path):
     assert number(r"^achieved\s+([0-9.e+-]+) TFLOP/s", summary) > 0
     assert re.search(r"^MFU\s+n/a", summary, re.MULTILINE)  # no peak FLOP/s for a CPU
     assert number(r"^eval rows/s\s+([0-9.]+)", summary) > 0
-    assert number(r"^eval scores\s+ssl: (\d+) rows", summary) == 6  # --limit 3 per dataset
+    scored = re.search(r"^eval scores\s+ssl:rotation: (\d+) rows[^;]*; ssl:jigsaw: (\d+) rows", summary, re.MULTILINE)
+    assert scored and scored.groups() == ("3", "3")  # --limit 3 per dataset, each scored under its own name
     assert summary.strip() in (tmp_path / "out" / "gpu_check_summary.txt").read_text()
     assert "summary" in (tmp_path / "out" / "gpu_check.log").read_text()

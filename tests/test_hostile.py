@@ -12,13 +12,9 @@ import time
 from pathlib import Path
 
 import pytest
-import yaml
-from PIL import Image
-
 from conftest import gradient, jpeg_bytes, read_rows
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "train"))
 
 
 def card(folder) -> dict:
@@ -99,7 +95,7 @@ def test_files_over_max_file_bytes_are_skipped_and_counted(tmp_path, two_photos,
 REWARD_TIMING = """
 import time
 from ssl4rl_data.rewards import accuracy_reward, format_reward
-from eval_data import extract_choice
+from ssl4rl_train.eval_data import extract_choice
 texts = [{texts}]
 started = time.perf_counter()
 for text in texts:
@@ -118,9 +114,7 @@ print((time.perf_counter() - started) / len(texts))
     "'answer' + ' ' * 1_000_000 + 'x'",
 ])
 def test_rewards_and_extraction_are_linear(shape):
-    code = REWARD_TIMING.format(texts=shape)
-    sys_path = f"import sys; sys.path.insert(0, {str(ROOT / 'train')!r})\n"
-    assert python_seconds(sys_path + code, timeout=30) < 1.0
+    assert python_seconds(REWARD_TIMING.format(texts=shape), timeout=30) < 1.0
 
 
 def test_reward_lists_of_different_lengths_are_an_error():
@@ -150,7 +144,7 @@ QUESTIONS = ["How big?", 'Is the 5" screen on?', "What colour?", "Which one?", "
 
 
 def test_tsv_with_an_unbalanced_quote_loses_no_row(tmp_path, run_cli):
-    from eval_data import read_mmbench
+    from ssl4rl_train.eval_data import read_mmbench
 
     tsv = write_tsv(tmp_path / "MMBench_DEV_EN.tsv", QUESTIONS)
     code, err = run_cli("build", "rotation", "--source", f"mmbench:{tsv}", "--out", tmp_path / "d", "-q")
@@ -161,7 +155,7 @@ def test_tsv_with_an_unbalanced_quote_loses_no_row(tmp_path, run_cli):
 
 
 def test_tsv_rows_that_cannot_be_read_are_counted(tmp_path, run_cli):
-    from eval_data import read_mmbench
+    from ssl4rl_train.eval_data import read_mmbench
 
     tsv = write_tsv(tmp_path / "MMBench_DEV_EN.tsv", QUESTIONS[:3],
                     extra_rows=[b"7\tshort row\n", b"8\tcaf\xe9 \xff\ta\tb\tA\tc\t" + __import__("benchmark_files").b64(
@@ -188,7 +182,7 @@ def test_a_tsv_row_over_the_limit_is_skipped_not_held(tmp_path, run_cli):
 
 def test_evaluator_imagenet_folder_lists_no_pipe_or_device(tmp_path):
     import benchmark_files as bf
-    from eval_data import read_imagenet
+    from ssl4rl_train.eval_data import read_imagenet
 
     classes = tmp_path / "LOC_synset_mapping.txt"
     classes.write_text("".join(f"n{index:08d} class {index}\n" for index in range(5)))
@@ -459,7 +453,8 @@ def test_a_file_name_that_is_not_utf8_is_read(tmp_path, two_photos, run_cli):
 
 @pytest.mark.parametrize("content", [b"", b"PAR1 not really a parquet file"])
 def test_a_damaged_parquet_file_is_named_in_one_line(tmp_path, run_cli, content):
-    from eval_data import read_mmbench
+    from ssl4rl_train.eval_data import read_mmbench
+
     from ssl4rl_data.errors import UserError
 
     (tmp_path / "dev.parquet").write_bytes(content)
@@ -572,7 +567,7 @@ def predictions_cases(tmp_path):
 @pytest.mark.parametrize("case", ["truncated", "binary", "wrong-type", "wrong-field-type", "missing-field", "empty",
                                   "missing-file"])
 def test_evaluate_predictions_mistakes_get_one_line(tmp_path, capsys, case):
-    import evaluate
+    from ssl4rl_train import evaluate
 
     path = tmp_path / "predictions.jsonl"
     if case != "missing-file":
@@ -584,7 +579,7 @@ def test_evaluate_predictions_mistakes_get_one_line(tmp_path, capsys, case):
 
 
 def test_evaluate_compare_with_a_missing_folder_gets_one_line(tmp_path, capsys):
-    import evaluate
+    from ssl4rl_train import evaluate
 
     (tmp_path / "a").mkdir()
     code = evaluate.main(["--compare", str(tmp_path / "a"), str(tmp_path / "missing"), "--out", str(tmp_path / "o")])
@@ -616,7 +611,8 @@ def test_a_huge_tsv_row_is_skipped_with_bounded_memory(tmp_path):
 
 def hf_layouts(root):
     import benchmark_files as bf
-    from datasets import Dataset, DatasetDict, Features, Image as ImageFeature
+    from datasets import Dataset, DatasetDict, Features
+    from datasets import Image as ImageFeature
 
     images = [{"bytes": bf.encoded(bf.photo(i)), "path": None} for i in range(3)]
     dataset = Dataset.from_dict({"image": images, "label": [0, 1, 0]}, features=Features(

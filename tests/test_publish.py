@@ -2,10 +2,10 @@
 
 import pytest
 import yaml
+from conftest import read_rows
 from datasets import load_dataset
 from huggingface_hub import DatasetCard, HfApi
 
-from conftest import read_rows
 from ssl4rl_data.card import card_arguments, read_provenance, render_card
 
 REPO = "tester/ssl4rl-jigsaw"

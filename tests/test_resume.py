@@ -7,6 +7,7 @@ import sys
 import time
 
 from conftest import read_rows
+
 from ssl4rl_data import build as build_module
 
 

@@ -2,11 +2,10 @@
 
 import json
 
+import benchmark_files as bf
 import pyarrow.parquet as pq
 import pytest
 import yaml
-
-import benchmark_files as bf
 from conftest import read_rows
 
 

@@ -5,7 +5,6 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "train"))
 
 
 def run(*args):
@@ -23,8 +22,8 @@ def test_help_documents_the_command():
 
 def test_tiny_model_is_written_and_loads(tmp_path):
     import torch
+    from ssl4rl_train.vlm import load_processor
     from transformers import AutoModelForImageTextToText
-    from vlm import load_processor
 
     result = run("--size", "tiny", "--out", tmp_path / "tiny", "--seed", "3")
     assert result.returncode == 0, result.stderr
@@ -33,7 +32,7 @@ def test_tiny_model_is_written_and_loads(tmp_path):
     assert model.config.model_type == "qwen2_5_vl" and model.config.text_config.hidden_size == 16
     assert processor.tokenizer.convert_tokens_to_ids("<|image_pad|>") == model.config.image_token_id
     # The same seed gives the same weights; the command and the importable function agree.
-    from synthetic_qwen import build_synthetic_qwen
+    from ssl4rl_train.synthetic_qwen import build_synthetic_qwen
 
     build_synthetic_qwen(tmp_path / "again", "tiny", seed=3)
     again = AutoModelForImageTextToText.from_pretrained(tmp_path / "again")
@@ -67,7 +66,7 @@ def test_missing_size_is_a_usage_error(tmp_path):
 
 
 def test_chat_template_copy_matches_trl():
+    from ssl4rl_train.synthetic_qwen import qwen2_5_vl_chat_template as copy
     from trl.chat_template_utils import qwen2_5_vl_chat_template
-    from synthetic_qwen import qwen2_5_vl_chat_template as copy
 
     assert copy == qwen2_5_vl_chat_template

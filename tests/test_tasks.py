@@ -4,9 +4,9 @@ from collections import Counter
 
 import numpy as np
 import pytest
+from conftest import gradient, stripes
 from PIL import Image
 
-from conftest import gradient, stripes
 from ssl4rl_data.augment import albumentations, seed_pipeline
 from ssl4rl_data.errors import SkipImage
 from ssl4rl_data.images import sample_rng

@@ -11,9 +11,7 @@ import torch
 from safetensors.torch import load_file
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "train"))
-from vlm import load_processor  # noqa: E402
-
+from ssl4rl_train.vlm import load_processor
 
 ACCELERATE = [sys.executable, "-m", "accelerate.commands.launch", "--cpu", "--num_processes", "1", "--num_machines", "1",
               "--mixed_precision", "no", "--dynamo_backend", "no"]
@@ -76,7 +74,7 @@ def test_train_from_a_hub_dataset_pinned_by_tag(tmp_path, tiny_model, hub, run_c
 
 @pytest.mark.parametrize("recipe", sorted((ROOT / "recipes/train").glob("*.yaml")), ids=lambda p: p.stem)
 def test_training_recipes_parse(recipe):
-    import grpo
+    from ssl4rl_train import grpo
     from trl import GRPOConfig, ModelConfig, TrlParser
 
     args = ["--config", str(recipe), "--dataset_name", "x", "--output_dir", "/tmp/unused", "--model_name_or_path", "m",

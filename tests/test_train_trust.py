@@ -2,7 +2,6 @@
 
 import doctest
 import importlib.util
-import sys
 from pathlib import Path
 
 import pyarrow as pa
@@ -11,16 +10,12 @@ import pytest
 import torch
 import yaml
 from safetensors.torch import load_file, save_file
+from ssl4rl_train import checks, mixture, paper_settings, trainer
+from ssl4rl_train import grpo as grpo_script
+from ssl4rl_train.vlm import load_processor
+from test_train import grpo, weights
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "train"))
-import checks  # noqa: E402
-import grpo as grpo_script  # noqa: E402
-import mixture  # noqa: E402
-import paper_settings  # noqa: E402
-import trainer  # noqa: E402
-from test_train import grpo, weights  # noqa: E402
-from vlm import load_processor  # noqa: E402
 
 VARYING = ["--extra_reward_funcs", f"{ROOT / 'tests' / 'varying_reward.py'}:token_sum_reward"]
 

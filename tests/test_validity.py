@@ -9,10 +9,10 @@ test's docstring (measured on the same samples with the code before issue 21).
 import numpy as np
 import pytest
 import yaml
-from PIL import Image
-
 from blind import auc_with_ci, bootstrap_ci, grouped_cv_accuracy, photo_crops, photos, resized_photos
 from conftest import read_rows
+from PIL import Image
+
 from ssl4rl_data.errors import SkipImage
 from ssl4rl_data.images import decode, encode, sample_rng
 from ssl4rl_data.tasks.jigsaw import Jigsaw, JigsawConfig

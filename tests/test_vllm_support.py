@@ -5,17 +5,15 @@ module docstring); here the guard must flag exactly the prompts TRL 1.16 would c
 """
 
 import importlib
-import sys
 from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "train"))
-from synthetic_qwen import build_synthetic_qwen  # noqa: E402
-from vlm import load_processor  # noqa: E402
-import vllm_support as vs  # noqa: E402
+from ssl4rl_train import vllm_support as vs
+from ssl4rl_train.synthetic_qwen import build_synthetic_qwen
+from ssl4rl_train.vlm import load_processor
 
 PIXELS = 448 * 448  # 448-px rotation images: 256 tokens each; 3x3 jigsaw tiles: 25
 
@@ -29,6 +27,7 @@ def tiny_model(tmp_path_factory):
 def datasets(tmp_path_factory):
     """Real datasets, as GRPO loads them: rotation (2 images a row) and 3x3 jigsaw (9 images a row)."""
     from datasets import load_dataset
+
     from ssl4rl_data.cli import main
 
     root, out = tmp_path_factory.mktemp("data"), {}

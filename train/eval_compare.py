@@ -5,7 +5,7 @@ allowed, since their numbers are not comparable."""
 import json
 from pathlib import Path
 
-from scoring import headline
+from ssl4rl_train.scoring import headline
 
 COMPARABLE = ("prompt", "min_pixels", "max_pixels")
 

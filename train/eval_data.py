@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import pyarrow.parquet as pq
-from extraction import extract_choice  # noqa: F401  (re-exported: scoring and tests use it)
+from ssl4rl_train.extraction import extract_choice  # noqa: F401  (re-exported: scoring and tests use it)
 
 from ssl4rl_data.sources import mmbench, seedbench
 from ssl4rl_data.sources.mmbench import COPY_STRIDE
@@ -154,7 +154,7 @@ def read_ssl(path: Path, name: str = "ssl") -> list[Item]:
 
 def read_imagenet(path: Path, classes: Path | None, distractors: int, seed: int) -> list[Item]:
     """ImageNet as multiple choice (eval_imagenet.py)."""
-    from eval_imagenet import read_imagenet as read
+    from ssl4rl_train.eval_imagenet import read_imagenet as read
 
     return read(path, classes, distractors, seed)
 

@@ -11,7 +11,7 @@ import json
 import os
 from pathlib import Path
 
-from eval_data import LETTERS, Item, _table_image
+from ssl4rl_train.eval_data import LETTERS, Item, _table_image
 
 from ssl4rl_data.sources.folder import image_file_names
 from ssl4rl_data.sources.imagenet import layout

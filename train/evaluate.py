@@ -47,13 +47,13 @@ import sys
 from collections import Counter
 from pathlib import Path
 
-from eval_compare import compare
-from eval_data import multiple_choice_prompt, read_mmbench, read_seedbench, read_ssl
-from eval_imagenet import read_imagenet
-from generation import QWEN_MAX_PIXELS, QWEN_MIN_PIXELS, Settings, generate
-from predictions import read_predictions
-from scoring import headline, score_predictions
-from submission import write_submission
+from ssl4rl_train.eval_compare import compare
+from ssl4rl_train.eval_data import multiple_choice_prompt, read_mmbench, read_seedbench, read_ssl
+from ssl4rl_train.eval_imagenet import read_imagenet
+from ssl4rl_train.generation import QWEN_MAX_PIXELS, QWEN_MIN_PIXELS, Settings, generate
+from ssl4rl_train.predictions import read_predictions
+from ssl4rl_train.scoring import headline, score_predictions
+from ssl4rl_train.submission import write_submission
 
 from ssl4rl_data.errors import UserError
 

@@ -57,8 +57,8 @@ def generate(items, model_path: str, settings: Settings, progress=True) -> tuple
     if settings.backend == "vllm":
         return _generate_vllm(items, model_path, settings)
     import torch
+    from ssl4rl_train.vlm import load_processor
     from transformers import AutoModelForImageTextToText, GenerationConfig
-    from vlm import load_processor
 
     device = "cuda" if torch.cuda.is_available() else "cpu"
     dtype = torch.bfloat16 if device == "cuda" else torch.float32
@@ -110,8 +110,8 @@ def _batches(items, model, processor, config, settings: Settings, device: str, p
 def _generate_vllm(items, model_path: str, settings: Settings) -> tuple[list[str], dict]:
     """The same prompts and settings through vLLM (untested here: vLLM is not installed on the
     development machines). Images are handed over decoded; vLLM resizes them with the same bounds."""
+    from ssl4rl_train.vlm import load_processor
     from vllm import LLM, SamplingParams
-    from vlm import load_processor
 
     from ssl4rl_data.images import decode
 

@@ -22,15 +22,15 @@ from pathlib import Path
 
 from datasets import Image, List
 from PIL import Image as PILImage
+from ssl4rl_train.checks import RunConfigError, check_checkpoint_alignment, check_precision
+from ssl4rl_train.mixture import DatasetSpec, MixtureError, load_one, mix, mixture_counts, resolve_commit
+from ssl4rl_train.trainer import CheckpointMismatchError, SSL4RLGRPOTrainer
+from ssl4rl_train.vllm_support import VLLMSetupError, attach, colocated_llm_kwargs, prepare
+from ssl4rl_train.vlm import load_processor
 from transformers.trainer_utils import get_last_checkpoint
 from trl import GRPOConfig, ModelConfig, TrlParser, get_peft_config
 
 from ssl4rl_data.rewards import TaskAccuracy, format_reward
-from checks import RunConfigError, check_checkpoint_alignment, check_precision
-from mixture import DatasetSpec, MixtureError, load_one, mix, mixture_counts, resolve_commit
-from trainer import CheckpointMismatchError, SSL4RLGRPOTrainer
-from vlm import load_processor
-from vllm_support import VLLMSetupError, attach, colocated_llm_kwargs, prepare
 
 
 @dataclass

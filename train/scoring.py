@@ -3,7 +3,7 @@ and the MMBench submission file for rows whose answers are hidden (the test spli
 
 from collections import defaultdict
 
-from extraction import extract_choice
+from ssl4rl_train.extraction import extract_choice
 
 from ssl4rl_data.rewards import extract_answer, score
 

@@ -8,8 +8,15 @@ the standard class name, so a saved checkpoint still loads with stock transforme
 import json
 from pathlib import Path
 
-from transformers import AutoConfig, AutoImageProcessor, AutoProcessor, AutoTokenizer, ProcessorMixin
-from transformers import Qwen2_5_VLProcessor, Qwen2VLProcessor
+from transformers import (
+    AutoConfig,
+    AutoImageProcessor,
+    AutoProcessor,
+    AutoTokenizer,
+    ProcessorMixin,
+    Qwen2_5_VLProcessor,
+    Qwen2VLProcessor,
+)
 
 PROCESSORS = {"qwen2_5_vl": Qwen2_5_VLProcessor, "qwen2_vl": Qwen2VLProcessor}
 
