@@ -1,6 +1,6 @@
 """Learning, shown on a CPU: GRPO through train/grpo.py raises held-out pretext accuracy.
 
-    python benchmarks/learning_check.py                  # the full check (about 2 CPU-minutes; 5 min on a busy 2-core box)
+    python benchmarks/learning_check.py                  # the full check (about 2.5 CPU-minutes, 5 min busy)
     python benchmarks/learning_check.py --quick          # a reduced run of the same pipeline (under a minute)
     python benchmarks/learning_check.py --save-warm-start out/warm [--warm-start-only]   # keep the warm start
 
@@ -232,7 +232,8 @@ def warm_start(model_dir: Path, train_dir: Path, out: Path, steps: int, seed: in
     dataset = format_targets(load_dataset(str(train_dir), split="train"), steps * batch_size, seed, true_answers)
     config = SFTConfig(
         output_dir=str(out.parent / "sft-run"), use_cpu=True, bf16=False, seed=seed, max_steps=steps,
-        per_device_train_batch_size=batch_size, gradient_accumulation_steps=1, learning_rate=learning_rate, lr_scheduler_type="constant",
+        per_device_train_batch_size=batch_size, gradient_accumulation_steps=1, learning_rate=learning_rate,
+        lr_scheduler_type="constant",
         warmup_steps=0, logging_steps=5, report_to="none", save_strategy="no", max_length=None,
         activation_checkpointing=False, dataloader_num_workers=0,
     )
@@ -252,7 +253,8 @@ def run(command: list[str], **kwargs):
     env = {**os.environ, **OFFLINE_ENV}
     result = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, **kwargs)
     if result.returncode != 0:
-        raise SystemExit(f"failed ({result.returncode}): {' '.join(command)}\n{result.stdout[-4000:]}\n{result.stderr[-4000:]}")
+        raise SystemExit(f"failed ({result.returncode}): {' '.join(command)}\n"
+                         f"{result.stdout[-4000:]}\n{result.stderr[-4000:]}")
     return result
 
 
@@ -342,8 +344,10 @@ def reward_curve(log_history: list[dict], chance: float, before: float, after: f
     if points:
         draw.line([xy(s, v) for s, v in points], fill=(150, 170, 220), width=1)
         window = max(1, len(points) // 15)
-        smooth = [(s, sum(v for _, v in points[max(0, i - window + 1):i + 1]) / len(points[max(0, i - window + 1):i + 1]))
-                  for i, (s, _) in enumerate(points)]
+        smooth = []
+        for i, (step, _) in enumerate(points):
+            recent = [v for _, v in points[max(0, i - window + 1):i + 1]]
+            smooth.append((step, sum(recent) / len(recent)))
         draw.line([xy(s, v) for s, v in smooth], fill=(20, 60, 160), width=3)
         draw.text((left + 8, top + 6), f"light: per step; dark: moving mean of {window}", fill=(20, 60, 160))
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -354,7 +358,8 @@ def reward_curve(log_history: list[dict], chance: float, before: float, after: f
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="A reduced run of the same pipeline (no learning expected).")
+    parser.add_argument("--quick", action="store_true",
+                        help="A reduced run of the same pipeline (no learning expected).")
     parser.add_argument("--out", type=Path, default=Path("out/learning_check"), help="Work and result folder.")
     parser.add_argument("--save-warm-start", type=Path, default=None, help="Also copy the warm-started model here.")
     parser.add_argument("--warm-start-only", action="store_true",
@@ -420,8 +425,9 @@ def main(argv=None) -> int:
 
     n = before["rows"]
     stats = gain_statistics(before["accuracy"], after["accuracy"], n)
-    paired = paired_counts(row_rewards(out / "eval/before/predictions.jsonl"), row_rewards(out / "eval/after/predictions.jsonl"))
-    answers = sorted({json.loads(line)["answer"] for line in (out / "eval/before/predictions.jsonl").read_text().splitlines()})
+    predictions = [out / "eval" / stage / "predictions.jsonl" for stage in ("before", "after")]
+    paired = paired_counts(*map(row_rewards, predictions))
+    answers = sorted({json.loads(line)["answer"] for line in predictions[0].read_text().splitlines()})
     reward_curve(state["log_history"], 1 / len(answers), stats["before"], stats["after"], out / "reward_curve.png")
     wall = round(time.perf_counter() - start, 1)
     import resource
@@ -435,7 +441,8 @@ def main(argv=None) -> int:
         "unmatched_before": before["unmatched"], "unmatched_after": after["unmatched"],
         "grpo_rewards": [entry["reward"] for entry in state["log_history"] if "reward" in entry],
         "sft_losses": sft_losses, "timings_s": timings, "wall_s": wall, "cpu_s": cpu,
-        "load_average_start": load_start, "load_average_end": os.getloadavg(), "threads": args.threads, "passed": passed,
+        "load_average_start": load_start, "load_average_end": os.getloadavg(), "threads": args.threads,
+        "passed": passed,
     }
     (out / "results.json").write_text(json.dumps(results, indent=2))
     print(f"held-out rotation accuracy (fraction of {n} rows with reward 1, greedy): "
