@@ -6,6 +6,7 @@ tasks' checkers), stats.py, blind.py, contamination.py, run.py (one pass over th
 dataset-wide tests), report.py (audit.json, audit.md, plots, the card's summary).
 """
 
+import os
 from pathlib import Path
 
 from ..card import read_provenance, render_card
@@ -24,7 +25,13 @@ def record_in_card(folder: Path, result: dict) -> None:
     """Write the audit's summary into the card's `ssl4rl.audit` block and its Audit section."""
     record = read_provenance(folder)
     record["audit"] = card_summary(result)
-    (Path(folder) / "README.md").write_text(render_card(record), encoding="utf-8")
+    card = Path(folder) / "README.md"
+    staged = card.with_name(f".README.md.audit-{os.getpid()}")
+    try:
+        staged.write_text(render_card(record), encoding="utf-8")
+        os.replace(staged, card)  # a reader sees the old card or the new one, never half of one
+    finally:
+        staged.unlink(missing_ok=True)  # `push` refuses a folder holding files its build did not write
 
 
 def audit_and_report(folder: Path, against=(), out: Path | None = None, num_proc: int = 1) -> tuple[dict, list[Path]]:
