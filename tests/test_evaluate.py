@@ -400,3 +400,19 @@ def test_vllm_backend_without_vllm_is_one_line(tmp_path, tiny_model, capsys):
                           "--out", str(tmp_path / "o")]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "vLLM is not installed" in err
+
+
+def test_a_benchmark_is_one_registered_class(monkeypatch):
+    from ssl4rl_train import evals
+    from ssl4rl_train.scoring import score_predictions
+
+    assert list(evals.benchmarks()) == ["imagenet", "mmbench", "seedbench", "ssl"]
+    monkeypatch.setitem(evals._BENCHMARKS, "echo", type("Echo", (), {
+        "kind": "echo",
+        "extract": staticmethod(lambda output, record: output.strip()),
+        "score": staticmethod(lambda rows: {"accuracy": sum(r["extracted"] == r["answer"] for r in rows) / len(rows)}),
+    }))
+    records = [{"benchmark": "echo", "output": " yes ", "answer": "yes"}, {"benchmark": "echo", "output": "no", "answer": "yes"}]
+    assert score_predictions(records) == {"echo": {"accuracy": 0.5}}
+    with pytest.raises(ValueError, match="unknown kind 'nope'; use echo, imagenet, mmbench, seedbench, ssl"):
+        evaluate.check_specs(["nope:x"])

@@ -48,8 +48,8 @@ from collections import Counter
 from pathlib import Path
 
 from ssl4rl_train.eval_compare import compare
-from ssl4rl_train.eval_data import multiple_choice_prompt, read_mmbench, read_seedbench, read_ssl
-from ssl4rl_train.eval_imagenet import read_imagenet
+from ssl4rl_train.eval_data import multiple_choice_prompt
+from ssl4rl_train.evals import benchmarks
 from ssl4rl_train.generation import QWEN_MAX_PIXELS, QWEN_MIN_PIXELS, Settings, generate
 from ssl4rl_train.predictions import read_predictions
 from ssl4rl_train.scoring import headline, score_predictions
@@ -57,14 +57,12 @@ from ssl4rl_train.submission import write_submission
 
 from ssl4rl_data.errors import UserError
 
-KINDS = ("mmbench", "seedbench", "imagenet", "ssl")
-
-
 def check_specs(specs: list[str]):
+    kinds = benchmarks()
     for spec in specs:
         kind, _, path = spec.partition(":")
-        if kind not in KINDS:
-            raise ValueError(f"--benchmark {spec}: unknown kind {kind!r}; use {', '.join(KINDS)}")
+        if kind not in kinds:
+            raise ValueError(f"--benchmark {spec}: unknown kind {kind!r}; use {', '.join(kinds)}")
         if not path or not Path(path).exists():
             raise ValueError(f"--benchmark {spec}: expected KIND:PATH with an existing PATH")
 
@@ -75,17 +73,10 @@ def load_items(specs: list[str], args) -> list:
     items, seen = [], Counter()
     for spec in specs:
         kind, _, path = spec.partition(":")
-        name = f"ssl:{Path(path).resolve().name}" if kind == "ssl" else kind
+        found = benchmarks()[kind].read(Path(path), args)
+        name = found[0].name or kind if found else kind
         seen[name] += 1
         name += f"#{seen[name]}" if seen[name] > 1 else ""
-        if kind == "mmbench":
-            found = read_mmbench(Path(path))
-        elif kind == "seedbench":
-            found = read_seedbench(Path(path))
-        elif kind == "imagenet":
-            found = read_imagenet(Path(path), args.imagenet_classes, args.imagenet_distractors, args.seed)
-        else:
-            found = read_ssl(Path(path), name)
         if not found:
             raise ValueError(f"--benchmark {spec}: no {kind} rows found in {path} (is it a {kind} file?)")
         for item in found[: args.limit] if args.limit else found:

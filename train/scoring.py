@@ -1,11 +1,9 @@
-"""Scores from prediction records: circular accuracy for MMBench, accuracy elsewhere, the SSL rewards;
-and the MMBench submission file for rows whose answers are hidden (the test split)."""
+"""Scores from prediction records, each by its benchmark's rule (train/evals/): circular or plain
+accuracy for multiple choice, the SSL rewards for built datasets."""
 
 from collections import defaultdict
 
-from ssl4rl_train.extraction import extract_choice
-
-from ssl4rl_data.rewards import extract_answer, score
+from ssl4rl_data.rewards import score
 
 
 def record_name(record: dict) -> str:
@@ -15,18 +13,16 @@ def record_name(record: dict) -> str:
 
 def score_predictions(records: list[dict]) -> dict:
     """Scores per benchmark name from prediction records (see `evaluate.py --help` for their format).
-    Every record gets `extracted`; MMBench rows without a gold answer (the test split) are not scored."""
-    by_name = defaultdict(list)
+    Every record gets `extracted`; rows without a gold answer (MMBench's test split) are not scored."""
+    from ssl4rl_train.evals import benchmarks
+
+    kinds, by_name = benchmarks(), defaultdict(list)
     for record in records:
-        if record["benchmark"] == "ssl":
-            record["extracted"] = extract_answer(record["output"])
-        else:
-            record["extracted"] = extract_choice(record["output"], record["options"])
-        if record["answer"] or record["benchmark"] == "ssl":
+        benchmark = kinds[record["benchmark"]]
+        record["extracted"] = benchmark.extract(record["output"], record)
+        if record["answer"]:
             by_name[record_name(record)].append(record)
-    return {name: _score_ssl(rows) if rows[0]["benchmark"] == "ssl"
-            else _score_choice(rows, circular=rows[0]["benchmark"] == "mmbench")
-            for name, rows in by_name.items()}
+    return {name: kinds[rows[0]["benchmark"]].score(rows) for name, rows in by_name.items()}
 
 
 def headline(scores: dict) -> float:
@@ -34,7 +30,7 @@ def headline(scores: dict) -> float:
     return scores.get("circular_accuracy", scores["accuracy"])
 
 
-def _score_choice(rows: list[dict], circular: bool) -> dict:
+def score_choice(rows: list[dict], circular: bool) -> dict:
     """Row accuracy; with `circular`, also accuracy over groups (a question counts only if all its
     option-rotated copies are right), and the per-category breakdown by questions."""
     groups = defaultdict(list)
@@ -56,7 +52,7 @@ def _score_choice(rows: list[dict], circular: bool) -> dict:
     }
 
 
-def _score_ssl(rows: list[dict]) -> dict:
+def score_ssl(rows: list[dict]) -> dict:
     """Mean reward by the training reward functions, overall and per task."""
     tasks = defaultdict(list)
     for row in rows:
