@@ -63,7 +63,9 @@ def scan(sources: list[Source], progress: bool) -> tuple[ItemList, list[SourceSc
                 scans.append(summary)
     finally:
         bar.close()  # before any error is printed
-    return _deduplicate(writer.finish(), scans), scans
+    items = writer.finish()
+    del writer  # its buffers (52 bytes an image) are copied into `items`: not held through the deduplication
+    return _deduplicate(items, scans), scans
 
 
 def _batches(refs, size: int):
@@ -85,19 +87,32 @@ def _digests(source: Source, refs) -> list[str | SkipImage]:
     return digests
 
 
+FINGERPRINT_CHUNK = 1 << 16  # rows hashed at a time: the fingerprint never stacks a whole source's arrays
+
+
 def _deduplicate(items: ItemList, scans: list[SourceScan]) -> ItemList:
     """Keep the first of each id within a source and the first of each content across all sources;
-    count what is dropped and fingerprint each source (ids and digests, repeats of an id excluded)."""
+    count what is dropped and fingerprint each source (ids and digests, repeats of an id excluded).
+    A single source is worked on in place (no per-source copies of its arrays)."""
     keep = np.zeros(len(items), dtype=bool)
+    single = len(scans) == 1 and (len(items) == 0 or not items.source_index.any())
     for index, summary in enumerate(scans):
-        positions = np.flatnonzero(items.source_index == index)
-        first = first_occurrences(items.id_hashes[positions])
-        keep[positions[first]] = True
-        summary.duplicates = int((~first).sum())
-        fingerprint = np.stack([items.id_hashes[positions[first]], items.digests[positions[first]]], axis=1)
-        summary.fingerprint = hashlib.blake2b(fingerprint.tobytes(), digest_size=16).hexdigest()
+        positions = np.arange(len(items)) if single else np.flatnonzero(items.source_index == index)
+        first = first_occurrences(items.id_hashes if single else items.id_hashes[positions])
+        kept_here = positions[first]
+        del positions, first
+        keep[kept_here] = True
+        summary.duplicates = len(keep) - len(kept_here) if single else int(
+            (items.source_index == index).sum()) - len(kept_here)
+        fingerprint = hashlib.blake2b(digest_size=16)
+        for start in range(0, len(kept_here), FINGERPRINT_CHUNK):  # the bytes of stack([ids, digests], axis=1)
+            chunk = kept_here[start:start + FINGERPRINT_CHUNK]
+            fingerprint.update(np.stack([items.id_hashes[chunk], items.digests[chunk]], axis=1).tobytes())
+        summary.fingerprint = fingerprint.hexdigest()
+        del kept_here
     kept = np.flatnonzero(keep)
     repeated = kept[~first_occurrences(items.digests[kept])]
+    del kept
     for index, count in zip(*np.unique(items.source_index[repeated], return_counts=True)):
         scans[index].duplicates += int(count)
     keep[repeated] = False

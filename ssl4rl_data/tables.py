@@ -23,6 +23,12 @@ from .source import ImageRef, Source
 from .tsv import TsvTable
 
 BATCH_ROWS = 64
+# Parquet is read through a buffered stream of this size, a page at a time: without it pyarrow reads a whole
+# column chunk (every image of a row group, all of a file pandas wrote) into memory before the first row.
+READ_BUFFER_BYTES = 1 << 20
+# A row group's image column up to this size (uncompressed) is cached whole for re-reading cells at random;
+# a larger one is streamed from a cursor, BATCH_ROWS at a time.
+CACHED_GROUP_BYTES = 64 << 20
 SPLIT_FROM_NAME = re.compile(r"^([A-Za-z]+)(?:[-_.]\d|$)")
 KNOWN_SPLITS = ("train", "dev", "val", "validation", "test")
 
@@ -43,19 +49,37 @@ class Table:
     def cell(self, row: int, column: str):
         raise NotImplementedError
 
+    def holds_text(self, column: str) -> bool:
+        """Whether `column`'s cells may be text: only a text cell (a row's index) can refer to another row's
+        image, so a table whose image column holds none needs no reference resolution (nor its memory)."""
+        return True
+
+
+def _text_type(data_type) -> bool:
+    """A string type (or dictionary-encoded strings): the only cells `to_pylist` gives as `str`."""
+    if pa.types.is_dictionary(data_type):
+        data_type = data_type.value_type
+    return pa.types.is_string(data_type) or pa.types.is_large_string(data_type) or pa.types.is_string_view(data_type)
+
 
 class ParquetTable(Table):
+    """A parquet file, read BATCH_ROWS rows at a time through a small buffer: memory stays flat whatever
+    the size of its row groups (a 300,000-row file of one row group scans in the memory of a 30,000-row
+    one; benchmarks/scan_memory.py)."""
+
     def __init__(self, path: Path, split, config):
         super().__init__(path.name, split, config)
         self.path = path
         self._file, self._pid = None, None
         self._cached = (None, None, None)  # (row group, column, values): sequential reads hit it
+        self._cursor = None  # (row group, column, first row of `batch`, batch, batches) for large groups
 
     @property
     def file(self) -> pq.ParquetFile:
         if self._file is None or self._pid != os.getpid():  # each forked worker opens its own handle
             try:
-                self._file, self._pid = pq.ParquetFile(self.path), os.getpid()
+                self._file = pq.ParquetFile(self.path, buffer_size=READ_BUFFER_BYTES, pre_buffer=False)
+                self._pid, self._cached, self._cursor = os.getpid(), (None, None, None), None
             except (pa.ArrowException, OSError, ValueError) as error:
                 raise _damaged(self.path, error) from None
         return self._file
@@ -64,8 +88,13 @@ class ParquetTable(Table):
     def columns(self):
         return self.file.schema_arrow.names
 
+    def holds_text(self, column):
+        return _text_type(self.file.schema_arrow.field(column).type)
+
     def rows(self, columns):
-        number, batches = 0, self.file.iter_batches(batch_size=BATCH_ROWS, columns=columns)
+        # One thread: pyarrow's reader threads work ahead and, with its allocator, hold more memory the
+        # longer the table (30,000 -> 300,000 rows: +52 MiB with threads, +10 MiB without).
+        number, batches = 0, self.file.iter_batches(batch_size=BATCH_ROWS, columns=columns, use_threads=False)
         while True:
             try:
                 batch = next(batches, None)
@@ -79,9 +108,31 @@ class ParquetTable(Table):
 
     def cell(self, row, column):
         group, offset = self._locate(row)
+        if self._group_bytes(group, column) > CACHED_GROUP_BYTES:
+            return self._streamed_cell(group, offset, column)
         if self._cached[:2] != (group, column):
             self._cached = (group, column, self.file.read_row_group(group, columns=[column]).column(0))
         return self._cached[2][offset].as_py()
+
+    def _group_bytes(self, group: int, column: str) -> int:
+        """Uncompressed bytes of `column` (all its leaves: an Image struct has two) in row group `group`."""
+        metadata = self.file.metadata.row_group(group)
+        return sum(metadata.column(i).total_uncompressed_size for i in range(metadata.num_columns)
+                   if metadata.column(i).path_in_schema.split(".")[0] == column)
+
+    def _streamed_cell(self, group: int, offset: int, column: str):
+        """A cell of a large row group, from a cursor that moves forward BATCH_ROWS rows at a time: the
+        builder's reads of one shard go forward, so each batch is read once; a read behind the cursor
+        starts the group again."""
+        cursor = self._cursor
+        if cursor is None or cursor[:2] != (group, column) or offset < cursor[2]:
+            batches = self.file.iter_batches(batch_size=BATCH_ROWS, row_groups=[group], columns=[column],
+                                             use_threads=False)
+            cursor = (group, column, 0, next(batches).column(0), batches)
+        while offset >= cursor[2] + len(cursor[3]):
+            cursor = (group, column, cursor[2] + len(cursor[3]), next(cursor[4]).column(0), cursor[4])
+        self._cursor = cursor
+        return cursor[3][offset - cursor[2]].as_py()
 
     def _locate(self, row):
         for group in range(self.file.num_row_groups):
@@ -107,6 +158,9 @@ class ArrowTable(Table):
     @property
     def columns(self):
         return self.dataset.column_names
+
+    def holds_text(self, column):
+        return _text_type(self.dataset.data.schema.field(column).type)
 
     def rows(self, columns):
         subset = self.dataset.select_columns(columns)
@@ -167,6 +221,34 @@ def image_bytes(value) -> bytes | None:
         except (binascii.Error, ValueError):
             return None
     return None
+
+
+class HeldImages:
+    """Row number -> (content digest, item) of the image that row holds, for rows that refer to another
+    row's image: 17 bytes a row in one bytearray, where a dict of refs took about 450 bytes a row (130 MiB
+    for a 300,000-row table)."""
+
+    WIDTH = 17  # a flag (0: no image, 1: item None, 2: item 0), then the 16-byte digest
+
+    def __init__(self):
+        self._data = bytearray()
+
+    def add(self, row: int, digest: str, item: int | None = None):
+        start = row * self.WIDTH
+        if len(self._data) < start + self.WIDTH:
+            self._data.extend(bytes(start + self.WIDTH - len(self._data)))
+        self._data[start] = 1 if item is None else 2 + item
+        value = bytes.fromhex(digest)
+        if len(value) != self.WIDTH - 1 or item not in (None, 0):
+            raise ValueError(f"cannot hold digest {digest!r} with item {item!r}")
+        self._data[start + 1:start + self.WIDTH] = value
+
+    def get(self, row: int | None) -> tuple[str, int | None] | None:
+        start = -1 if row is None else row * self.WIDTH
+        if start < 0 or start >= len(self._data) or not self._data[start]:
+            return None
+        flag = self._data[start]
+        return self._data[start + 1:start + self.WIDTH].hex(), None if flag == 1 else flag - 2
 
 
 @dataclass(frozen=True)

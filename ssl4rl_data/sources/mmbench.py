@@ -7,10 +7,9 @@ become one image, with the id `mmbench:[config/]split:question`. The builder rea
 asks for the label columns too.
 """
 
-import dataclasses
-
 from ..registry import register_source
-from ..tables import Cell, TableSource, image_bytes
+from ..source import ImageRef
+from ..tables import Cell, HeldImages, TableSource, image_bytes
 from ..tsv import REFERENCE_MAX_CHARS, as_int, resolve_image_references  # noqa: F401  (REFERENCE_MAX_CHARS re-exported)
 
 COPY_STRIDE = 1_000_000
@@ -29,6 +28,8 @@ def mmbench_rows(table, labels=()):
     row's (None: a reference to no image). Rows that refer to a later row come last."""
     column = image_column(table)
     columns = [c for c in ("index", "split", column, *labels) if c in table.columns]
+    if not getattr(table, "holds_text", lambda column: True)(column):  # Image structs or bytes (a TSV: text)
+        return ((row, values, row) for row, values in table.rows(columns))
     return resolve_image_references(table.rows(columns), column)
 
 
@@ -42,7 +43,7 @@ class MMBenchSource(TableSource):
     def refs(self):
         for table_index, table in self.selected_tables():
             column = self.image_column(table)
-            held = {}  # row number -> the ref of the image it holds
+            held = HeldImages()  # row number -> the image it holds, for the rows that refer to it
             for row, values, holder in mmbench_rows(table):
                 split = self.split_aliases.get(values.get("split"), values.get("split")) or table.split or "unknown"
                 if self.splits is not None and split not in self.splits:
@@ -56,9 +57,9 @@ class MMBenchSource(TableSource):
                     if target is None:
                         self.exclude("unresolved-image-reference")
                     else:
-                        yield dataclasses.replace(target, source_id=source_id)
+                        yield ImageRef(source_id, Cell(table_index, holder, column), target[0])
                     continue
                 ref = self.ref(source_id, Cell(table_index, row, column), image_bytes(values[column]))
                 if ref is not None:
-                    held[row] = ref
+                    held.add(row, ref.digest)
                     yield ref

@@ -7,10 +7,9 @@ the id, `data_type` and image columns; `seedbench_rows` is also the evaluator's 
 (train/eval_data.py), which asks for the label columns too.
 """
 
-import dataclasses
-
 from ..registry import register_source
-from ..tables import Cell, TableSource, image_bytes
+from ..source import ImageRef
+from ..tables import Cell, HeldImages, TableSource, image_bytes
 from ..tsv import resolve_image_references
 
 IMAGE_COLUMNS = ("image",)
@@ -38,7 +37,11 @@ def seedbench_rows(table, labels=(), on_exclude=lambda reason: None):
                 continue
             yield row, values
 
-    for row, values, holder in resolve_image_references(image_rows(), column):
+    if getattr(table, "holds_text", lambda column: True)(column):  # a TSV's cells are all text
+        resolved = resolve_image_references(image_rows(), column)
+    else:  # Image structs, lists of them or bytes: no row refers to another (nothing to keep)
+        resolved = ((row, values, row) for row, values in image_rows())
+    for row, values, holder in resolved:
         yield row, values, holder, 0 if isinstance(values[column], list) else None
 
 
@@ -51,17 +54,19 @@ class SeedBenchSource(TableSource):
     def refs(self):
         for table_index, table in self.selected_tables():
             column = self.image_column(table)
-            held = {}
+            held = HeldImages()  # row number -> the image it holds, for the rows that refer to it
             for row, values, holder, item in seedbench_rows(table, on_exclude=self.exclude):
                 key = values.get("data_id") or values.get("index") or f"{table.split}-{row}"
                 if holder != row:
-                    if held.get(holder) is None:
+                    target = held.get(holder)
+                    if target is None:
                         self.exclude("unresolved-image-reference")
                     else:
-                        yield dataclasses.replace(held[holder], source_id=f"seedbench:{key}")
+                        digest, holder_item = target
+                        yield ImageRef(f"seedbench:{key}", Cell(table_index, holder, column, holder_item), digest)
                     continue
                 cell = values[column][item] if item is not None else values[column]
                 ref = self.ref(f"seedbench:{key}", Cell(table_index, row, column, item), image_bytes(cell))
                 if ref is not None:
-                    held[row] = ref
+                    held.add(row, ref.digest, item)
                     yield ref
