@@ -125,6 +125,7 @@ def card_arguments(record: dict, repo_id: str | None, tag: str | None) -> tuple[
         partners_refused=sorted(record.get("partners_refused", {}).items()),
         baseline=record.get("baseline"),
         audit=record.get("audit"),  # written by `ssl4rl-data audit` (ssl4rl_data/audit/)
+        calibration=record.get("calibration"),  # `ssl4rl-data calibrate --keep`
     )
 
 

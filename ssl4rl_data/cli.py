@@ -254,6 +254,49 @@ def audit_command(dataset, against, report_dir, strict, num_proc):
         raise click.exceptions.Exit(1)
 
 
+@cli.command("calibrate")
+@click.argument("dataset", type=click.Path(path_type=Path))
+@click.option("--model", "model_path", required=True, help="Model folder or Hub id (Qwen2.5-VL family).")
+@click.option("--k", type=int, default=8, show_default=True, help="Answers sampled per row (temperature 1).")
+@click.option("--keep", default=None, metavar="MIN..MAX",
+              help="Write the rows whose pass rate lies in this band as a new dataset version (needs --out).")
+@click.option("--out", type=click.Path(path_type=Path), default=None, help="Folder of the new version (--keep).")
+@click.option("--report", type=click.Path(path_type=Path), default=None,
+              help="Where pass rates go (calibration.parquet, calibration.json). Default: DATASET-calibration.")
+@click.option("--max-new-tokens", type=int, default=512, show_default=True)
+@click.option("--max-pixels", type=int, default=None, help="Image processor pixel bound (default: the model's).")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--overwrite", is_flag=True, help="Replace --out if it exists.")
+def calibrate_command(dataset, model_path, k, keep, out, report, max_new_tokens, max_pixels, seed, overwrite):
+    """Pass rate of each row of DATASET under a model's sampled answers; --keep writes the learnable band."""
+    import json
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from .audit.calibrate import keep_band, parse_band, pass_rates
+
+    band = parse_band(keep) if keep else None
+    if band and out is None:
+        raise UserError("--keep needs --out, the folder of the new dataset version")
+    rates = pass_rates(dataset, model_path, k=k, max_new_tokens=max_new_tokens, max_pixels=max_pixels, seed=seed)
+    report = report or Path(dataset).resolve().parent / f"{Path(dataset).resolve().name}-calibration"
+    report.mkdir(parents=True, exist_ok=True)
+    pq.write_table(pa.Table.from_pylist(rates), report / "calibration.parquet")
+    zero = sum(r["zero_variance"] for r in rates) / max(1, len(rates))
+    summary = {"model": model_path, "k": k, "rows": len(rates), "zero_variance": zero,
+               "mean_pass_rate": sum(r["pass_rate"] for r in rates) / max(1, len(rates))}
+    (report / "calibration.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    click.echo(f"calibrated {len(rates)} rows: mean pass rate {summary['mean_pass_rate']:.3f}, "
+               f"zero-variance groups {zero:.1%}; pass rates in {report}", err=True)
+    if band:
+        record = keep_band(dataset, out, rates, band, model_path, k, overwrite=overwrite)
+        calibration = record["calibration"]
+        click.echo(f"kept {calibration['rows_kept']} of {calibration['rows_before']} rows in {out} (version "
+                   f"{record['version']}); zero-variance groups {calibration['zero_variance_before']:.1%} -> "
+                   f"{calibration['zero_variance_after']:.1%}", err=True)
+
+
 def main(argv=None) -> int:
     """Entry point: every user mistake becomes one line on stderr and a non-zero exit, never a traceback."""
     argv = sys.argv[1:] if argv is None else list(argv)

@@ -209,3 +209,27 @@ def test_an_audited_dataset_still_pushes_with_its_audit(clean, tmp_path, run_cli
 def test_audit_of_a_folder_that_is_not_a_dataset_is_one_line(tmp_path, run_cli):
     code, err = run_cli("audit", tmp_path)
     assert code == 1 and err.count("\n") == 1 and "error:" in err
+
+
+def test_calibrate_keeps_the_rows_in_the_band_as_a_new_version(tiny_model, datasets_two_tasks, tmp_path, run_cli, hub):
+    """The tiny random model never answers right: every row passes 0 of k and every group has zero variance.
+    A band around 0 keeps them all as a new version; a band above 0 keeps none (one-line error)."""
+    rotation, _ = datasets_two_tasks
+    common = ["--model", tiny_model, "--k", "2", "--max-new-tokens", "8", "--max-pixels", str(112 * 112)]
+    code, err = run_cli("calibrate", rotation, *common, "--keep", "0..0.5", "--out", tmp_path / "kept",
+                        "--report", tmp_path / "report")
+    assert code == 0, err
+    rates = pq.read_table(tmp_path / "report" / "calibration.parquet").to_pylist()
+    assert len(rates) == len(read_rows(rotation)) and all(r["pass_rate"] == 0 and r["zero_variance"] for r in rates)
+    record = read_provenance(tmp_path / "kept")
+    parent = read_provenance(rotation)
+    assert record["version"] != parent["version"] and record["rows"] == len(rates)
+    assert record["calibration"]["k"] == 2 and record["calibration"]["band"] == [0.0, 0.5]
+    assert record["calibration"]["model"] == tiny_model.name and record["calibration"]["zero_variance_after"] == 1.0
+    assert "Calibrated" in (tmp_path / "kept" / "README.md").read_text()
+    assert [r["source_id"] for r in read_rows(tmp_path / "kept")] == [r["source_id"] for r in read_rows(rotation)]
+    assert run_cli("push", tmp_path / "kept", "me/calibrated")[0] == 0  # its manifest matches its files
+    code, err = run_cli("calibrate", rotation, *common, "--keep", "0.5..1", "--out", tmp_path / "none",
+                        "--report", tmp_path / "report2")
+    assert code == 1 and "no row has a pass rate" in err and not (tmp_path / "none").exists()
+    assert run_cli("calibrate", rotation, *common, "--keep", "0.9..0.1", "--out", tmp_path / "x")[0] == 1
