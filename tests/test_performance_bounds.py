@@ -131,3 +131,109 @@ def test_resize_is_deterministic_and_falls_back_for_large_factors_and_tiny_pictu
     assert downscale(window, (200, 150)).tobytes() == window.resize((200, 150), LANCZOS, reducing_gap=3.0).tobytes()
     tiny = window.resize((20, 12))
     assert downscale(tiny, (15, 9)).tobytes() == tiny.resize((15, 9), LANCZOS, reducing_gap=3.0).tobytes()
+
+
+# --- table sources: scanned a page at a time (issue 22.2) ---
+
+SCAN_PEAK = """
+import sys
+import pyarrow.parquet as pq
+import ssl4rl_data.tables as tables
+if sys.argv[2] == "whole":  # the reader before issue 22: whole column chunks, reader threads
+    tables.READ_BUFFER_BYTES, open_file = 0, pq.ParquetFile
+    pq.ParquetFile = lambda path, buffer_size, pre_buffer: open_file(path)
+from ssl4rl_data.scan import scan
+from ssl4rl_data.source import parse_source
+items, _ = scan([parse_source(sys.argv[1])], progress=False)
+peak = next(int(line.split()[1]) for line in open("/proc/self/status") if line.startswith("VmHWM:"))
+print(len(items), peak * 1024)
+"""
+
+
+def write_one_group_table(path, rows: int, pad: int = 2500):
+    """An MMBench-style parquet of one row group (as pandas writes it) with `rows` distinct, incompressible
+    image cells of about `pad` bytes: a tiny JPEG, then random bytes after its end marker."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    jpeg = io.BytesIO()
+    Image.new("RGB", (8, 8), (90, 120, 30)).save(jpeg, format="JPEG")
+    rng = np.random.default_rng(rows)
+    image_type = pa.struct([("bytes", pa.binary()), ("path", pa.string())])
+    images = [{"bytes": jpeg.getvalue() + rng.bytes(pad), "path": None} for _ in range(rows)]
+    table = pa.table({"index": pa.array(range(rows), pa.int64()), "image": pa.array(images, image_type),
+                      "question": ["q?"] * rows, "split": ["dev"] * rows})
+    pq.write_table(table, path, row_group_size=rows)
+    return path
+
+
+def scan_peak(spec: str, reader: str = "streamed") -> tuple[int, int]:
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-c", SCAN_PEAK, spec, reader], capture_output=True, text=True, check=True)
+    count, peak = done.stdout.split()
+    return int(count), int(peak)
+
+
+@pytest.mark.parametrize("source", ["mmbench", "imagenet"])
+def test_scan_memory_does_not_grow_with_a_table_of_one_row_group(tmp_path, source):
+    """2,000 and 20,000 rows of 2.5 KB images in one row group (48 MiB of image bytes at 20,000): a scan
+    that reads whole column chunks peaks 49-57 MiB higher on the larger file (the next test checks that
+    the measure sees it); streamed, 5 MiB (imagenet: the image column) and 16-19 MiB (mmbench: index and
+    split beside it, which pyarrow's allocator keeps some pages of; 10 MiB more at 300,000 rows)."""
+    small = write_one_group_table(tmp_path / "small.parquet", 2_000)
+    large = write_one_group_table(tmp_path / "large.parquet", 20_000)
+    (small_count, small_peak), (large_count, large_peak) = scan_peak(f"{source}:{small}"), \
+        scan_peak(f"{source}:{large}")
+    assert (small_count, large_count) == (2_000, 20_000)
+    assert large_peak - small_peak < 30 * 2**20, (small_peak / 2**20, large_peak / 2**20)
+
+
+def test_scan_memory_measure_sees_whole_column_reads(tmp_path):
+    """The measure itself: the reader as it was (whole column chunks) is caught on the same files."""
+    small = write_one_group_table(tmp_path / "small.parquet", 2_000)
+    large = write_one_group_table(tmp_path / "large.parquet", 20_000)
+    _, small_peak = scan_peak(f"imagenet:{small}", "whole")
+    _, large_peak = scan_peak(f"imagenet:{large}", "whole")
+    assert large_peak - small_peak > 40 * 2**20, (small_peak / 2**20, large_peak / 2**20)
+
+
+def test_large_row_groups_are_read_from_a_cursor_with_the_same_cells(tmp_path, monkeypatch):
+    """Cells of a row group over CACHED_GROUP_BYTES come from a forward cursor: the same values as the
+    cached path, in order, backwards and at random, across row groups."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from ssl4rl_data import tables
+
+    rows = 700
+    table = pa.table({"index": list(range(rows)), "image": [{"bytes": bytes([n % 251]) * (n + 1), "path": None}
+                                                            for n in range(rows)]})
+    pq.write_table(table, tmp_path / "t.parquet", row_group_size=300)
+    expected = [{"bytes": bytes([n % 251]) * (n + 1), "path": None} for n in range(rows)]
+    monkeypatch.setattr(tables, "CACHED_GROUP_BYTES", 0)
+    streamed = tables.ParquetTable(tmp_path / "t.parquet", "dev", None)
+    order = [*range(rows), *reversed(range(rows)), *np.random.default_rng(0).permutation(rows).tolist()]
+    assert [streamed.cell(row, "image") for row in order] == [expected[row] for row in order]
+    assert [values["image"] for _, values in streamed.rows(["image"])] == expected
+
+
+def test_held_images_and_text_columns():
+    """The compact row -> image store the MMBench and SEED-Bench sources resolve references with, and the
+    column test that lets them skip resolution where no cell can be a reference."""
+    import pyarrow as pa
+
+    from ssl4rl_data.tables import HeldImages, _text_type
+
+    held = HeldImages()
+    held.add(5, "ab" * 16)
+    held.add(2, "cd" * 16, 0)
+    assert held.get(5) == ("ab" * 16, None) and held.get(2) == ("cd" * 16, 0)
+    assert held.get(3) is None and held.get(99) is None and held.get(None) is None
+    with pytest.raises(ValueError):
+        held.add(1, "ab")
+    image = pa.struct([("bytes", pa.binary()), ("path", pa.string())])
+    assert _text_type(pa.string()) and _text_type(pa.large_string())
+    assert _text_type(pa.dictionary(pa.int32(), pa.string()))
+    assert not _text_type(image) and not _text_type(pa.list_(image)) and not _text_type(pa.binary())
