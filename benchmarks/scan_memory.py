@@ -86,7 +86,8 @@ def main():
         path = write_table(args.work / f"mmbench-{rows}-{args.row_group or 'one'}.parquet", rows, args.row_group)
         for kind in args.sources:
             started = time.perf_counter()
-            done = subprocess.run([sys.executable, "-c", SCAN, f"{kind}:{path}"], capture_output=True, text=True)
+            spec = f"{kind}:{path}" + ("?column=image" if kind == "hf" else "")
+            done = subprocess.run([sys.executable, "-c", SCAN, spec], capture_output=True, text=True)
             if done.returncode:
                 raise SystemExit(done.stderr)
             items, images, _, cpu, peak = done.stdout.split()
