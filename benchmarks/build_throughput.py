@@ -303,7 +303,7 @@ def run_case(args, source: Path, max_side: int):
         print(f"resize {SIZE[0]}x{SIZE[1]} -> {'x'.join(map(str, _fit(SIZE, max_side)))}: {ours * 1e3:.2f} CPU ms "
               f"per image (Pillow Lanczos, before 0.4.0: {lanczos * 1e3:.2f} ms); floor+ adds "
               f"{RESIZE_BUDGET * 1e3:.0f} ms per image to the floor")
-    print(f"{'task':<12}{'procs':>6}{'seconds':>9}{'images/s':>10}{'peak MiB':>10}{'vs floor':>10}"
+    print(f"{'task':<12}{'procs':>6}{'seconds':>9}{'CPU s':>8}{'images/s':>10}{'peak MiB':>10}{'vs floor':>10}"
           f"{'CPU/floor':>11}{'CPU/floor+':>12}{'vs work':>9}{'speed-up':>10}{'vs naive':>10}")
     with tempfile.TemporaryDirectory(dir=args.work) as work:
         for task in args.tasks:
@@ -327,7 +327,7 @@ def run_case(args, source: Path, max_side: int):
             one = results.get(1, (None,))[0]
             for procs, (seconds, peak, cpu) in results.items():
                 rate = args.images / seconds
-                print(f"{task:<12}{procs:>6}{seconds:>9.1f}{rate:>10.0f}{peak / 2**20:>10.0f}"
+                print(f"{task:<12}{procs:>6}{seconds:>9.1f}{cpu:>8.1f}{rate:>10.0f}{peak / 2**20:>10.0f}"
                       f"{(f'{seconds / floor:.2f}x' if floor and procs == 1 else ''):>10}"
                       f"{(f'{cpu / floor_cpu:.2f}x' if floor_cpu else ''):>11}"
                       f"{(f'{cpu / budget:.2f}x' if budget else ''):>12}"

@@ -163,10 +163,46 @@ class ArrowTable(Table):
         return _text_type(self.dataset.data.schema.field(column).type)
 
     def rows(self, columns):
-        subset = self.dataset.select_columns(columns)
-        for start in range(0, len(subset), BATCH_ROWS):
-            for offset, values in enumerate(subset[start:start + BATCH_ROWS].to_pylist()):
-                yield start + offset, values
+        files = self._files()
+        if files is None:
+            subset = self.dataset.select_columns(columns)
+            for start in range(0, len(subset), BATCH_ROWS):
+                for offset, values in enumerate(subset[start:start + BATCH_ROWS].to_pylist()):
+                    yield start + offset, values
+            return
+        # Read, not mapped: the pages of a mapped file stay in the process's memory once touched (a scan of
+        # 300,000 small images peaked 340 MiB above one of 30,000); read, a record batch at a time.
+        number = 0
+        for path in files:
+            with pa.OSFile(path) as handle:
+                for batch in pa.ipc.open_stream(handle):
+                    batch = batch.select(columns)
+                    for start in range(0, batch.num_rows, BATCH_ROWS):
+                        for values in batch.slice(start, BATCH_ROWS).to_pylist():
+                            yield number, values
+                            number += 1
+        if number != len(self.dataset):  # the guard below should make this impossible
+            raise UserError(f"{self.name}: read {number} rows from its files, expected {len(self.dataset)}")
+
+    def _files(self) -> list[str] | None:
+        """The Arrow stream files that hold exactly this dataset's rows in order, or None (an indices
+        mapping, a slice or any other transform: then the mapped table is read)."""
+        from datasets.table import ConcatenationTable, MemoryMappedTable
+
+        if getattr(self.dataset, "_indices", None) is not None:
+            return None
+        table = getattr(self.dataset, "_data", None)
+        blocks = [[table]] if isinstance(table, MemoryMappedTable) else getattr(table, "blocks", None)
+        if not isinstance(table, (MemoryMappedTable, ConcatenationTable)) or not blocks:
+            return None
+        files = []
+        for row in blocks:
+            if len(row) != 1 or not isinstance(row[0], MemoryMappedTable):
+                return None
+            if any(replay[0] != "replace_schema_metadata" for replay in row[0].replays or ()):
+                return None
+            files.append(row[0].path)
+        return files
 
     def cell(self, row, column):
         return self.dataset.select_columns([column])[row:row + 1].column(0)[0].as_py()

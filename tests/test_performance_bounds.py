@@ -237,3 +237,23 @@ def test_held_images_and_text_columns():
     assert _text_type(pa.string()) and _text_type(pa.large_string())
     assert _text_type(pa.dictionary(pa.int32(), pa.string()))
     assert not _text_type(image) and not _text_type(pa.list_(image)) and not _text_type(pa.binary())
+
+
+def test_saved_datasets_are_read_from_their_files_with_the_same_rows(tmp_path):
+    """A `save_to_disk` split (here in three shards) is read from its Arrow stream files, not the mapped
+    table; the rows are the mapped table's; a transformed dataset (a selection) falls back to it."""
+    from datasets import Dataset, load_from_disk
+
+    from ssl4rl_data.tables import ArrowTable
+
+    rows = 250
+    Dataset.from_dict({"index": list(range(rows)), "image": [bytes([n % 251]) * (n + 1) for n in range(rows)],
+                       "label": ["secret"] * rows}).save_to_disk(str(tmp_path / "saved"), num_shards=3)
+    loaded = load_from_disk(str(tmp_path / "saved"))
+    table = ArrowTable(loaded, "saved", "train", None)
+    assert table._files() is not None and len(table._files()) == 3
+    expected = [(n, {"image": bytes([n % 251]) * (n + 1), "index": n}) for n in range(rows)]
+    assert list(table.rows(["image", "index"])) == expected
+    picked = ArrowTable(loaded.select(range(10, 20)), "picked", "train", None)
+    assert picked._files() is None
+    assert list(picked.rows(["index"])) == [(n, {"index": 10 + n}) for n in range(10)]
