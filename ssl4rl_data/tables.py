@@ -9,7 +9,10 @@ quoted multi-line fields), parquet files and Hub-layout folders of them, and `sa
 import base64
 import binascii
 import os
+import pickle
 import re
+import tempfile
+from array import array
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
@@ -73,13 +76,14 @@ class ParquetTable(Table):
         self._file, self._pid = None, None
         self._cached = (None, None, None)  # (row group, column, values): sequential reads hit it
         self._cursor = None  # (row group, column, first row of `batch`, batch, batches) for large groups
+        self._spool = None  # (file, columns, offsets): a full rows() pass over a file with large groups
 
     @property
     def file(self) -> pq.ParquetFile:
         if self._file is None or self._pid != os.getpid():  # each forked worker opens its own handle
             try:
                 self._file = pq.ParquetFile(self.path, buffer_size=READ_BUFFER_BYTES, pre_buffer=False)
-                self._pid, self._cached, self._cursor = os.getpid(), (None, None, None), None
+                self._pid, self._cached, self._cursor = os.getpid(), (None, None, None), None  # (the spool is kept)
             except (pa.ArrowException, OSError, ValueError) as error:
                 raise _damaged(self.path, error) from None
         return self._file
@@ -92,6 +96,27 @@ class ParquetTable(Table):
         return _text_type(self.file.schema_arrow.field(column).type)
 
     def rows(self, columns):
+        """Every row's `columns`. Where a row group's columns are over CACHED_GROUP_BYTES (pandas writes
+        one group per file), the pass also keeps each row's cells in an anonymous spool file, so `cell`
+        reads any of them back at once (partners are drawn at random) without holding the group."""
+        spool = None
+        if self._spool is None and self._large_groups(columns):
+            spool = (tempfile.TemporaryFile(prefix="ssl4rl-table-"), list(columns), array("q", [0]))
+        for number, values in self._batched_rows(columns):
+            if spool is not None:
+                record = pickle.dumps(values, protocol=pickle.HIGHEST_PROTOCOL)
+                spool[0].write(record)
+                spool[2].append(spool[2][-1] + len(record))
+            yield number, values
+        if spool is not None:  # a complete pass: its cells can be read back
+            spool[0].flush()
+            self._spool = spool
+
+    def _large_groups(self, columns) -> bool:
+        return any(sum(self._group_bytes(group, column) for column in columns) > CACHED_GROUP_BYTES
+                   for group in range(self.file.num_row_groups))
+
+    def _batched_rows(self, columns):
         # One thread: pyarrow's reader threads work ahead and, with its allocator, hold more memory the
         # longer the table (30,000 -> 300,000 rows: +52 MiB with threads, +10 MiB without).
         number, batches = 0, self.file.iter_batches(batch_size=BATCH_ROWS, columns=columns, use_threads=False)
@@ -107,6 +132,9 @@ class ParquetTable(Table):
                 number += 1
 
     def cell(self, row, column):
+        if self._spool is not None and column in self._spool[1] and row + 1 < len(self._spool[2]):
+            handle, _, offsets = self._spool
+            return pickle.loads(os.pread(handle.fileno(), offsets[row + 1] - offsets[row], offsets[row]))[column]
         group, offset = self._locate(row)
         if self._group_bytes(group, column) > CACHED_GROUP_BYTES:
             return self._streamed_cell(group, offset, column)

@@ -200,8 +200,8 @@ def test_scan_memory_measure_sees_whole_column_reads(tmp_path):
 
 
 def test_large_row_groups_are_read_from_a_cursor_with_the_same_cells(tmp_path, monkeypatch):
-    """Cells of a row group over CACHED_GROUP_BYTES come from a forward cursor: the same values as the
-    cached path, in order, backwards and at random, across row groups."""
+    """Cells of a row group over CACHED_GROUP_BYTES come from a forward cursor, and after a whole rows()
+    pass from its spool: the same values as the cached path, in order, backwards and at random."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -217,6 +217,10 @@ def test_large_row_groups_are_read_from_a_cursor_with_the_same_cells(tmp_path, m
     order = [*range(rows), *reversed(range(rows)), *np.random.default_rng(0).permutation(rows).tolist()]
     assert [streamed.cell(row, "image") for row in order] == [expected[row] for row in order]
     assert [values["image"] for _, values in streamed.rows(["image"])] == expected
+    # After a whole pass (the scan's), every cell of it is read back from the spool, in any order.
+    assert streamed._spool is not None
+    monkeypatch.setattr(streamed, "_streamed_cell", None)  # not used any more
+    assert [streamed.cell(row, "image") for row in order] == [expected[row] for row in order]
 
 
 def test_held_images_and_text_columns():
