@@ -4,6 +4,9 @@ import re
 import subprocess
 from pathlib import Path
 
+import torch
+from safetensors.torch import load_file
+
 ROOT = Path(__file__).resolve().parents[1]
 MARK = "<!-- tests/test_readme.py runs this block"
 
@@ -31,3 +34,7 @@ def test_marked_readme_blocks_run_in_order_in_a_fresh_copy(tmp_path):
     assert (copy / "sheet.png").stat().st_size > 0
     # As the README says: the two photos `sample` also holds are dropped as duplicates and counted.
     assert "duplicates: 2" in (copy / "out" / "jigsaw-mix" / "README.md").read_text()
+    # The smoke run from the warm start moves the weights, and the evaluation scores its rows.
+    warm, trained = (load_file(str(copy / "out" / name / "model.safetensors")) for name in ("warm", "run"))
+    assert any(not torch.equal(warm[k], trained[k]) for k in warm)
+    assert (copy / "eval" / "run" / "scores.json").is_file()
