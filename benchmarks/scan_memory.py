@@ -46,7 +46,7 @@ def tiny_jpegs(count: int = 64) -> list[bytes]:
     return pictures
 
 
-def write_table(path: Path, rows: int, row_group: int | None) -> Path:
+def write_table(path: Path, rows: int, row_group: int | None, pad: int = 0) -> Path:
     """An MMBench-style parquet of `rows` distinct images (about 1 KB each) in row groups of `row_group`."""
     if path.exists():
         return path
@@ -58,7 +58,9 @@ def write_table(path: Path, rows: int, row_group: int | None) -> Path:
     group, slices = row_group or rows, []
     for start in range(0, rows, 10_000):
         numbers = range(start, min(start + 10_000, rows))
-        images = [{"bytes": pictures[n % len(pictures)] + n.to_bytes(4, "little"), "path": None} for n in numbers]
+        noise = np.random.default_rng(start).bytes(pad * len(numbers)) if pad else b""
+        images = [{"bytes": pictures[n % len(pictures)] + n.to_bytes(4, "little")
+                   + noise[(n - start) * pad:(n - start + 1) * pad], "path": None} for n in numbers]
         slices.append(pa.table({
             "index": pa.array(numbers, pa.int64()), "question": [f"question {n}?" for n in numbers],
             "A": ["yes"] * len(numbers), "B": ["no"] * len(numbers), "answer": ["A"] * len(numbers),
@@ -74,6 +76,8 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", type=int, nargs="+", default=[30_000, 300_000])
     parser.add_argument("--row-group", type=int, default=None, help="Rows per row group (default: one group).")
+    parser.add_argument("--pad", type=int, default=0,
+                        help="Random bytes added to each image (after its end marker): photo-sized cells.")
     parser.add_argument("--sources", nargs="+", default=["mmbench", "imagenet"])
     parser.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "ssl4rl-scan-memory")
     args = parser.parse_args()
@@ -83,7 +87,8 @@ def main():
     print(f"{'source':<10}{'rows':>9}{'file MiB':>10}{'images':>9}{'scan CPU s':>12}{'peak MiB':>10}")
     peaks = {}
     for rows in args.rows:
-        path = write_table(args.work / f"mmbench-{rows}-{args.row_group or 'one'}.parquet", rows, args.row_group)
+        name = f"mmbench-{rows}-{args.row_group or 'one'}" + (f"-pad{args.pad}" if args.pad else "")
+        path = write_table(args.work / f"{name}.parquet", rows, args.row_group, args.pad)
         for kind in args.sources:
             started = time.perf_counter()
             spec = f"{kind}:{path}" + ("?column=image" if kind == "hf" else "")
