@@ -18,10 +18,9 @@ import tempfile
 import time
 from pathlib import Path
 
+from ssl4rl_data.sources.sample import PHOTOS, photo_dir
 from ssl4rl_train.eval_data import Item, multiple_choice_prompt
 from ssl4rl_train.generation import QWEN_MAX_PIXELS, QWEN_MIN_PIXELS, Settings, generate
-
-from ssl4rl_data.sources.sample import PHOTOS, photo_dir
 
 
 def items(rows: int) -> list[Item]:
@@ -34,10 +33,15 @@ def items(rows: int) -> list[Item]:
         photos.append(buffer.getvalue())
     found = []
     for number in range(rows):
-        item = Item(benchmark="mmbench", id=str(number), answer="A", hint="Look at the whole picture.",
-                    question=f"Which description fits the picture best? ({number})",
-                    options={"A": "a street scene", "B": "an animal", "C": "a landscape", "D": "food on a table"},
-                    images=[lambda data=photos[number % len(photos)]: data])
+        item = Item(
+            benchmark="mmbench",
+            id=str(number),
+            answer="A",
+            hint="Look at the whole picture.",
+            question=f"Which description fits the picture best? ({number})",
+            options={"A": "a street scene", "B": "an animal", "C": "a landscape", "D": "food on a table"},
+            images=[lambda data=photos[number % len(photos)]: data],
+        )
         item.prompt = multiple_choice_prompt(item, "paper")
         found.append(item)
     return found
@@ -58,6 +62,7 @@ def main(argv=None) -> int:
         model = args.model
         if model is None:
             import torch
+
             from ssl4rl_train.synthetic_qwen import build_synthetic_qwen
 
             cuda = torch.cuda.is_available()
@@ -69,11 +74,15 @@ def main(argv=None) -> int:
         outputs, facts = generate(rows, model, settings, progress=False)
         total = time.perf_counter() - started
     seconds = facts["seconds"]
-    print(f"eval throughput: {args.rows} rows, model {args.model or args.size}, {facts.get('device')} "
-          f"{facts.get('dtype')}, batch {args.batch_size}, max_new_tokens {args.max_new_tokens}, "
-          f"pixels [{args.min_pixels}, {args.max_pixels}]")
-    print(f"rows/s              {args.rows / seconds:.2f} generating ({seconds:.1f} s); "
-          f"{args.rows / total:.2f} with model loading ({total:.1f} s)")
+    print(
+        f"eval throughput: {args.rows} rows, model {args.model or args.size}, {facts.get('device')} "
+        f"{facts.get('dtype')}, batch {args.batch_size}, max_new_tokens {args.max_new_tokens}, "
+        f"pixels [{args.min_pixels}, {args.max_pixels}]"
+    )
+    print(
+        f"rows/s              {args.rows / seconds:.2f} generating ({seconds:.1f} s); "
+        f"{args.rows / total:.2f} with model loading ({total:.1f} s)"
+    )
     print(f"generated tokens/s  {facts['generated_tokens'] / seconds:.1f} ({facts['generated_tokens']} tokens)")
     return 0
 

@@ -48,27 +48,61 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 
 OFFLINE_ENV = {
-    "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "HF_HUB_DISABLE_TELEMETRY": "1",
-    "HF_HUB_DISABLE_PROGRESS_BARS": "1", "NO_ALBUMENTATIONS_UPDATE": "1", "TOKENIZERS_PARALLELISM": "false",
+    "HF_HUB_OFFLINE": "1",
+    "HF_DATASETS_OFFLINE": "1",
+    "TRANSFORMERS_OFFLINE": "1",
+    "HF_HUB_DISABLE_TELEMETRY": "1",
+    "HF_HUB_DISABLE_PROGRESS_BARS": "1",
+    "NO_ALBUMENTATIONS_UPDATE": "1",
+    "TOKENIZERS_PARALLELISM": "false",
     # One thread: these matrices are small, and on a shared 2-core machine two OpenMP threads spin against the
     # other tenants (measured: one forward/backward 0.16 s with one thread, 0.4-4.6 s with two).
-    "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
+    "OMP_NUM_THREADS": "1",
+    "MKL_NUM_THREADS": "1",
 }
 
 # A "small" Qwen2.5-VL: bigger than synthetic_qwen's "tiny" (hidden 16), still seconds per step on a CPU.
 SMALL = {
-    "regular_vocab": 256, "max_pixels": 28 * 28,  # one image token (2x2 patches of 14 px) per picture
-    "text": {"hidden_size": 64, "intermediate_size": 256, "num_hidden_layers": 2, "num_attention_heads": 4,
-             "num_key_value_heads": 2, "rope_scaling": {"type": "mrope", "mrope_section": [2, 3, 3]},
-             "max_position_embeddings": 4096},
-    "vision": {"depth": 2, "hidden_size": 64, "intermediate_size": 128, "num_heads": 4, "out_hidden_size": 64,
-               "fullatt_block_indexes": [1], "window_size": 112},
+    "regular_vocab": 256,
+    "max_pixels": 28 * 28,  # one image token (2x2 patches of 14 px) per picture
+    "text": {
+        "hidden_size": 64,
+        "intermediate_size": 256,
+        "num_hidden_layers": 2,
+        "num_attention_heads": 4,
+        "num_key_value_heads": 2,
+        "rope_scaling": {"type": "mrope", "mrope_section": [2, 3, 3]},
+        "max_position_embeddings": 4096,
+    },
+    "vision": {
+        "depth": 2,
+        "hidden_size": 64,
+        "intermediate_size": 128,
+        "num_heads": 4,
+        "out_hidden_size": 64,
+        "fullatt_block_indexes": [1],
+        "window_size": 112,
+    },
 }
 
-FULL = {"train_images": 512, "heldout_images": 256, "sft_steps": 100, "grpo_steps": 150, "prompts_per_step": 8,
-        "num_generations": 8, "beta": 0.04}
-QUICK = {"train_images": 32, "heldout_images": 16, "sft_steps": 4, "grpo_steps": 2, "prompts_per_step": 2,
-         "num_generations": 4, "beta": 0.04}
+FULL = {
+    "train_images": 512,
+    "heldout_images": 256,
+    "sft_steps": 100,
+    "grpo_steps": 150,
+    "prompts_per_step": 8,
+    "num_generations": 8,
+    "beta": 0.04,
+}
+QUICK = {
+    "train_images": 32,
+    "heldout_images": 16,
+    "sft_steps": 4,
+    "grpo_steps": 2,
+    "prompts_per_step": 2,
+    "num_generations": 4,
+    "beta": 0.04,
+}
 IMAGE_SIDE = 128
 MIN_PIXELS = 28 * 28
 MAX_COMPLETION = 12  # "<answer>270</answer>" is 9 tokens, plus the end-of-turn token
@@ -79,6 +113,7 @@ def log(message: str):
 
 
 # ---------------------------------------------------------------- images and data
+
 
 def scene(rng: np.random.Generator, side: int = IMAGE_SIDE):
     """An outdoor scene drawn at random: a sky gradient above a ground gradient, a sun, clouds, trees."""
@@ -121,12 +156,24 @@ def write_scenes(folder: Path, count: int, first_seed: int):
 
 
 def build_rotation(images: Path, out: Path):
-    command = [sys.executable, "-m", "ssl4rl_data.cli", "build", "rotation", "--source", f"folder:{images}",
-               "--out", str(out), "--overwrite", "-q"]
+    command = [
+        sys.executable,
+        "-m",
+        "ssl4rl_data.cli",
+        "build",
+        "rotation",
+        "--source",
+        f"folder:{images}",
+        "--out",
+        str(out),
+        "--overwrite",
+        "-q",
+    ]
     run(command)
 
 
 # ---------------------------------------------------------------- model and warm start
+
 
 def prompt_tokenizer(texts: list[str]):
     """synthetic_qwen's byte-level tokenizer plus BPE merges learned from `texts`, with the Qwen special tokens.
@@ -134,24 +181,27 @@ def prompt_tokenizer(texts: list[str]):
     Byte tokens alone make the rotation question about 540 tokens long; with merges of its words it is
     about 130, about what Qwen's own tokenizer makes of it, and every step is several times cheaper.
     """
-    from ssl4rl_train import synthetic_qwen
     from tokenizers import Tokenizer, models, pre_tokenizers, trainers
     from transformers import Qwen2Tokenizer
     from transformers.convert_slow_tokenizer import bytes_to_unicode
     from trl.chat_template_utils import qwen2_5_vl_chat_template
 
+    from ssl4rl_train import synthetic_qwen
+
     symbols = list(bytes_to_unicode().values())
     bpe = Tokenizer(models.BPE())
     bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    bpe.train_from_iterator(texts, trainers.BpeTrainer(vocab_size=4096, initial_alphabet=symbols, min_frequency=1,
-                                                       show_progress=False))
+    bpe.train_from_iterator(
+        texts, trainers.BpeTrainer(vocab_size=4096, initial_alphabet=symbols, min_frequency=1, show_progress=False)
+    )
     learned = json.loads(bpe.to_str())["model"]
     vocab = {symbol: index for index, symbol in enumerate(symbols)}  # the 256 byte symbols keep their ids
     for token in sorted(learned["vocab"], key=learned["vocab"].get):
         vocab.setdefault(token, len(vocab))
     merges = [tuple(m) if isinstance(m, list) else tuple(m.split(" ")) for m in learned["merges"]]
-    tokenizer = Qwen2Tokenizer(vocab=vocab, merges=merges, unk_token=None, bos_token=None, eos_token=None,
-                               pad_token=None)
+    tokenizer = Qwen2Tokenizer(
+        vocab=vocab, merges=merges, unk_token=None, bos_token=None, eos_token=None, pad_token=None
+    )
     tokenizer.add_special_tokens({"additional_special_tokens": synthetic_qwen.SPECIAL_TOKENS})
     tokenizer.eos_token, tokenizer.pad_token = "<|im_end|>", "<|endoftext|>"
     tokenizer.chat_template = qwen2_5_vl_chat_template
@@ -162,10 +212,11 @@ def build_model(folder: Path, train_dir: Path, seed: int) -> Path:
     """A random-weight "small" Qwen2.5-VL saved like synthetic_qwen's, with a tokenizer fitted to the prompts."""
     import pyarrow.parquet as pq
     import torch
-    from ssl4rl_train import synthetic_qwen
     from transformers import Qwen2_5_VLForConditionalGeneration
     from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import Qwen2VLImageProcessorPil
     from trl.chat_template_utils import qwen2_5_vl_chat_template
+
+    from ssl4rl_train import synthetic_qwen
 
     texts = {"system\nYou are a helpful assistant.", "user\n", "assistant\n"}
     for file in sorted(train_dir.glob("data/*.parquet")):
@@ -209,20 +260,31 @@ def format_targets(dataset, samples: int, seed: int, true_answers: bool = False)
     dataset = dataset.add_column("target", picks)
 
     def completion(row):
-        return {"completion": [{"role": "assistant",
-                                "content": [{"type": "text", "text": f"<answer>{row['target']}</answer>"}]}]}
+        return {
+            "completion": [
+                {"role": "assistant", "content": [{"type": "text", "text": f"<answer>{row['target']}</answer>"}]}
+            ]
+        }
 
     return dataset.map(completion, remove_columns=[c for c in dataset.column_names if c not in ("prompt", "images")])
 
 
-def warm_start(model_dir: Path, train_dir: Path, out: Path, steps: int, seed: int, true_answers: bool = False,
-               learning_rate: float = 3e-3):
+def warm_start(
+    model_dir: Path,
+    train_dir: Path,
+    out: Path,
+    steps: int,
+    seed: int,
+    true_answers: bool = False,
+    learning_rate: float = 3e-3,
+):
     """A short SFT with TRL's SFTTrainer on format-only targets; the result is saved with the processor."""
     import torch
     from datasets import load_dataset
-    from ssl4rl_train.vlm import load_processor
     from transformers import AutoModelForImageTextToText
     from trl import SFTConfig, SFTTrainer
+
+    from ssl4rl_train.vlm import load_processor
 
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
     torch.manual_seed(seed)
@@ -231,11 +293,22 @@ def warm_start(model_dir: Path, train_dir: Path, out: Path, steps: int, seed: in
     batch_size = 16
     dataset = format_targets(load_dataset(str(train_dir), split="train"), steps * batch_size, seed, true_answers)
     config = SFTConfig(
-        output_dir=str(out.parent / "sft-run"), use_cpu=True, bf16=False, seed=seed, max_steps=steps,
-        per_device_train_batch_size=batch_size, gradient_accumulation_steps=1, learning_rate=learning_rate,
+        output_dir=str(out.parent / "sft-run"),
+        use_cpu=True,
+        bf16=False,
+        seed=seed,
+        max_steps=steps,
+        per_device_train_batch_size=batch_size,
+        gradient_accumulation_steps=1,
+        learning_rate=learning_rate,
         lr_scheduler_type="constant",
-        warmup_steps=0, logging_steps=5, report_to="none", save_strategy="no", max_length=None,
-        activation_checkpointing=False, dataloader_num_workers=0,
+        warmup_steps=0,
+        logging_steps=5,
+        report_to="none",
+        save_strategy="no",
+        max_length=None,
+        activation_checkpointing=False,
+        dataloader_num_workers=0,
     )
     trainer = SFTTrainer(model=model, args=config, train_dataset=dataset, processing_class=processor)
     trainer.train()
@@ -249,60 +322,122 @@ def warm_start(model_dir: Path, train_dir: Path, out: Path, steps: int, seed: in
 
 # ---------------------------------------------------------------- the real scripts
 
+
 def run(command: list[str], **kwargs):
     env = {**os.environ, **OFFLINE_ENV}
     result = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, **kwargs)
     if result.returncode != 0:
-        raise SystemExit(f"failed ({result.returncode}): {' '.join(command)}\n"
-                         f"{result.stdout[-4000:]}\n{result.stderr[-4000:]}")
+        raise SystemExit(
+            f"failed ({result.returncode}): {' '.join(command)}\n{result.stdout[-4000:]}\n{result.stderr[-4000:]}"
+        )
     return result
 
 
 def evaluate(model: Path, heldout: Path, out: Path) -> dict:
     """train/evaluate.py on the held-out rows: greedy, images sized as in training (its default sizes follow
     VLMEvalKit's, at least 1280 image tokens, which this model never saw)."""
-    run([sys.executable, str(ROOT / "train/evaluate.py"), "--model", str(model), "--benchmark", f"ssl:{heldout}",
-         "--out", str(out), "--max-new-tokens", str(MAX_COMPLETION), "--batch-size", "32",
-         "--min-pixels", str(MIN_PIXELS), "--max-pixels", str(SMALL["max_pixels"])])
+    run(
+        [
+            sys.executable,
+            str(ROOT / "train/evaluate.py"),
+            "--model",
+            str(model),
+            "--benchmark",
+            f"ssl:{heldout}",
+            "--out",
+            str(out),
+            "--max-new-tokens",
+            str(MAX_COMPLETION),
+            "--batch-size",
+            "32",
+            "--min-pixels",
+            str(MIN_PIXELS),
+            "--max-pixels",
+            str(SMALL["max_pixels"]),
+        ]
+    )
     (scores,) = json.loads((out / "scores.json").read_text())["scores"].values()
     return {"accuracy": scores["accuracy"], "rows": scores["rows"], "unmatched": scores["unmatched"]}
 
 
 def grpo(model: Path, train: Path, out: Path, settings: dict, seed: int) -> dict:
     completions = settings["prompts_per_step"] * settings["num_generations"]
-    command = [sys.executable, "-m", "accelerate.commands.launch", "--cpu", "--num_processes", "1",
-               "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
-               str(ROOT / "train/grpo.py"), "--config", str(ROOT / "recipes/train/tiny_cpu.yaml"),
-               "--model_name_or_path", str(model), "--dataset_name", str(train), "--output_dir", str(out),
-               "--max_steps", str(settings["grpo_steps"]), "--num_generations", str(settings["num_generations"]),
-               "--per_device_train_batch_size", str(completions), "--max_completion_length", str(MAX_COMPLETION),
-               "--learning_rate", str(settings["learning_rate"]), "--beta", str(settings["beta"]), "--seed", str(seed),
-               *settings.get("grpo_extra", [])]
-    log("GRPO: " + " ".join(command[command.index(str(ROOT / "train/grpo.py")):]))
+    command = [
+        sys.executable,
+        "-m",
+        "accelerate.commands.launch",
+        "--cpu",
+        "--num_processes",
+        "1",
+        "--num_machines",
+        "1",
+        "--mixed_precision",
+        "no",
+        "--dynamo_backend",
+        "no",
+        str(ROOT / "train/grpo.py"),
+        "--config",
+        str(ROOT / "recipes/train/tiny_cpu.yaml"),
+        "--model_name_or_path",
+        str(model),
+        "--dataset_name",
+        str(train),
+        "--output_dir",
+        str(out),
+        "--max_steps",
+        str(settings["grpo_steps"]),
+        "--num_generations",
+        str(settings["num_generations"]),
+        "--per_device_train_batch_size",
+        str(completions),
+        "--max_completion_length",
+        str(MAX_COMPLETION),
+        "--learning_rate",
+        str(settings["learning_rate"]),
+        "--beta",
+        str(settings["beta"]),
+        "--seed",
+        str(seed),
+        *settings.get("grpo_extra", []),
+    ]
+    log("GRPO: " + " ".join(command[command.index(str(ROOT / "train/grpo.py")) :]))
     run(command)
     return json.loads((out / "trainer_state.json").read_text())
 
 
 # ---------------------------------------------------------------- statistics and the plot
 
+
 def gain_statistics(before: float, after: float, n: int) -> dict:
     se = math.sqrt(before * (1 - before) / n + after * (1 - after) / n)
-    return {"before": before, "after": after, "gain": after - before, "n": n, "se": se,
-            "z": (after - before) / se if se > 0 else (math.inf if after > before else 0.0)}
+    return {
+        "before": before,
+        "after": after,
+        "gain": after - before,
+        "n": n,
+        "se": se,
+        "z": (after - before) / se if se > 0 else (math.inf if after > before else 0.0),
+    }
 
 
 def paired_counts(before: list[int], after: list[int]) -> dict:
     """Row by row: right both times, gained (wrong, then right), lost (right, then wrong), neither."""
     pairs = list(zip(before, after))
-    return {"both": sum(a and b for a, b in pairs), "gained": sum(not a and b for a, b in pairs),
-            "lost": sum(a and not b for a, b in pairs), "neither": sum(not a and not b for a, b in pairs)}
+    return {
+        "both": sum(a and b for a, b in pairs),
+        "gained": sum(not a and b for a, b in pairs),
+        "lost": sum(a and not b for a, b in pairs),
+        "neither": sum(not a and not b for a, b in pairs),
+    }
 
 
 def row_rewards(predictions: Path) -> list[int]:
     from ssl4rl_data.rewards import score
 
     rows = [json.loads(line) for line in predictions.read_text().splitlines() if line]
-    return [int(score(row["output"], row["answer"], row["task"]) == 1.0) for row in sorted(rows, key=lambda r: r["id"])]
+    return [
+        int(score(row["output"], row["answer"], row["task"]) == 1.0) for row in sorted(rows, key=lambda r: r["id"])
+    ]
 
 
 def image_hashes(folder: Path) -> set[str]:
@@ -321,8 +456,12 @@ def reward_curve(log_history: list[dict], chance: float, before: float, after: f
     width, height, left, right, top, bottom = 720, 420, 60, 20, 40, 50
     image = Image.new("RGB", (width, height), "white")
     draw = ImageDraw.Draw(image)
-    draw.text((left, 10), f"GRPO mean reward per step (rotation, training rows); held-out accuracy "
-                          f"{100 * before:.1f}% -> {100 * after:.1f}%", fill="black")
+    draw.text(
+        (left, 10),
+        f"GRPO mean reward per step (rotation, training rows); held-out accuracy "
+        f"{100 * before:.1f}% -> {100 * after:.1f}%",
+        fill="black",
+    )
     plot_w, plot_h = width - left - right, height - top - bottom
     last = max([s for s, _ in points] + [1])
 
@@ -346,7 +485,7 @@ def reward_curve(log_history: list[dict], chance: float, before: float, after: f
         window = max(1, len(points) // 15)
         smooth = []
         for i, (step, _) in enumerate(points):
-            recent = [v for _, v in points[max(0, i - window + 1):i + 1]]
+            recent = [v for _, v in points[max(0, i - window + 1) : i + 1]]
             smooth.append((step, sum(recent) / len(recent)))
         draw.line([xy(s, v) for s, v in smooth], fill=(20, 60, 160), width=3)
         draw.text((left + 8, top + 6), f"light: per step; dark: moving mean of {window}", fill=(20, 60, 160))
@@ -356,22 +495,31 @@ def reward_curve(log_history: list[dict], chance: float, before: float, after: f
 
 # ---------------------------------------------------------------- main
 
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true",
-                        help="A reduced run of the same pipeline (no learning expected).")
+    parser.add_argument(
+        "--quick", action="store_true", help="A reduced run of the same pipeline (no learning expected)."
+    )
     parser.add_argument("--out", type=Path, default=Path("out/learning_check"), help="Work and result folder.")
     parser.add_argument("--save-warm-start", type=Path, default=None, help="Also copy the warm-started model here.")
-    parser.add_argument("--warm-start-only", action="store_true",
-                        help="Stop after the warm start (with --save-warm-start: a model whose GRPO rewards vary).")
+    parser.add_argument(
+        "--warm-start-only",
+        action="store_true",
+        help="Stop after the warm start (with --save-warm-start: a model whose GRPO rewards vary).",
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--grpo-steps", type=int, default=None)
     parser.add_argument("--sft-steps", type=int, default=None)
     parser.add_argument("--learning-rate", type=float, default=1e-3, help="GRPO learning rate.")
     parser.add_argument("--beta", type=float, default=None, help="GRPO KL coefficient (default 0.04).")
     parser.add_argument("--min-z", type=float, default=3.0, help="Exit non-zero unless the gain reaches this z.")
-    parser.add_argument("--threads", type=int, default=1,
-                        help="Torch threads per process (1: best on a shared machine; the matrices are small).")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="Torch threads per process (1: best on a shared machine; the matrices are small).",
+    )
     args = parser.parse_args(argv)
     if args.warm_start_only and not args.save_warm_start:
         parser.error("--warm-start-only needs --save-warm-start DIR")
@@ -436,23 +584,42 @@ def main(argv=None) -> int:
     cpu = round(sum(u.ru_utime + u.ru_stime for u in usage), 1)
     passed = stats["z"] >= args.min_z and n >= (200 if not args.quick else 1)
     results = {
-        "task": "rotation", "quick": args.quick, "settings": settings, "model": SMALL, **stats,
-        "paired": paired, "disjoint_images": disjoint,
-        "unmatched_before": before["unmatched"], "unmatched_after": after["unmatched"],
+        "task": "rotation",
+        "quick": args.quick,
+        "settings": settings,
+        "model": SMALL,
+        **stats,
+        "paired": paired,
+        "disjoint_images": disjoint,
+        "unmatched_before": before["unmatched"],
+        "unmatched_after": after["unmatched"],
         "grpo_rewards": [entry["reward"] for entry in state["log_history"] if "reward" in entry],
-        "sft_losses": sft_losses, "timings_s": timings, "wall_s": wall, "cpu_s": cpu,
-        "load_average_start": load_start, "load_average_end": os.getloadavg(), "threads": args.threads,
+        "sft_losses": sft_losses,
+        "timings_s": timings,
+        "wall_s": wall,
+        "cpu_s": cpu,
+        "load_average_start": load_start,
+        "load_average_end": os.getloadavg(),
+        "threads": args.threads,
         "passed": passed,
     }
     (out / "results.json").write_text(json.dumps(results, indent=2))
-    print(f"held-out rotation accuracy (fraction of {n} rows with reward 1, greedy): "
-          f"before {100 * stats['before']:.1f}%, after {100 * stats['after']:.1f}%")
-    print(f"gain {100 * stats['gain']:+.1f} points, SE {100 * stats['se']:.1f} points, z = {stats['z']:.2f} "
-          f"({'pass' if passed else 'FAIL'}: needs z >= {args.min_z}{' and n >= 200' if not args.quick else ''})")
-    print(f"rows gained {paired['gained']}, lost {paired['lost']} (right both times {paired['both']}, neither "
-          f"{paired['neither']}); unmatched answers: before {before['unmatched']}, after {after['unmatched']}")
-    print(f"wall time {wall:.0f} s, CPU time {cpu:.0f} s (all processes); load average "
-          f"{load_start[0]:.1f} at the start, {os.getloadavg()[0]:.1f} at the end")
+    print(
+        f"held-out rotation accuracy (fraction of {n} rows with reward 1, greedy): "
+        f"before {100 * stats['before']:.1f}%, after {100 * stats['after']:.1f}%"
+    )
+    print(
+        f"gain {100 * stats['gain']:+.1f} points, SE {100 * stats['se']:.1f} points, z = {stats['z']:.2f} "
+        f"({'pass' if passed else 'FAIL'}: needs z >= {args.min_z}{' and n >= 200' if not args.quick else ''})"
+    )
+    print(
+        f"rows gained {paired['gained']}, lost {paired['lost']} (right both times {paired['both']}, neither "
+        f"{paired['neither']}); unmatched answers: before {before['unmatched']}, after {after['unmatched']}"
+    )
+    print(
+        f"wall time {wall:.0f} s, CPU time {cpu:.0f} s (all processes); load average "
+        f"{load_start[0]:.1f} at the start, {os.getloadavg()[0]:.1f} at the end"
+    )
     print(f"wrote {out / 'results.json'} and {out / 'reward_curve.png'}")
     return 0 if passed or args.quick else 1
 

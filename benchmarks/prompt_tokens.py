@@ -22,8 +22,13 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parents[1]
 
 LIMIT = 1024
-PAPER_RECIPES = ["mmbench_rotation", "mmbench_jigsaw", "mmbench_position", "mmbench_contrastive",
-                 "mmbench_contrastive_strong"]
+PAPER_RECIPES = [
+    "mmbench_rotation",
+    "mmbench_jigsaw",
+    "mmbench_position",
+    "mmbench_contrastive",
+    "mmbench_contrastive_strong",
+]
 
 
 def photos_of_size(folder: Path, width: int, height: int) -> Path:
@@ -54,12 +59,11 @@ def qwen_text_tokens(text: str) -> int:
 
 def count(sizes: list[tuple[int, int]], recipes: list[str]) -> list[dict]:
     """One record per (recipe, size): the largest prompt in tokens and the number of rows counted."""
+    from ssl4rl_data.cli import main as ssl4rl_data
     from ssl4rl_train.grpo import prompt_tokens
     from ssl4rl_train.mixture import DatasetSpec, load_one
     from ssl4rl_train.synthetic_qwen import build_synthetic_qwen
     from ssl4rl_train.vlm import load_processor
-
-    from ssl4rl_data.cli import main as ssl4rl_data
 
     work = Path(tempfile.mkdtemp(prefix="ssl4rl-tokens-"))
     model, _ = build_synthetic_qwen(work / "model", "3b", save_weights=False)
@@ -71,13 +75,22 @@ def count(sizes: list[tuple[int, int]], recipes: list[str]) -> list[dict]:
             recipe = ROOT / "recipes" / "data" / f"{name}.yaml"
             assert yaml.safe_load(recipe.read_text())["max_side"] == 0, f"{name} does not keep native size"
             out = work / f"{name}-{width}x{height}"
-            code = ssl4rl_data(["build", "--recipe", str(recipe), "--source", f"folder:{photos}", "--out", str(out), "-q"])
+            code = ssl4rl_data(
+                ["build", "--recipe", str(recipe), "--source", f"folder:{photos}", "--out", str(out), "-q"]
+            )
             if code != 0:
                 raise SystemExit(f"building {name} failed")
             dataset, _ = load_one(DatasetSpec.parse(str(out)), "train")
             lengths = prompt_tokens(processor, dataset, count_text=qwen_text_tokens)
-            records.append({"recipe": name, "size": f"{width}x{height}", "rows": len(lengths),
-                            "max_tokens": max(lengths), "fits": max(lengths) <= LIMIT})
+            records.append(
+                {
+                    "recipe": name,
+                    "size": f"{width}x{height}",
+                    "rows": len(lengths),
+                    "max_tokens": max(lengths),
+                    "fits": max(lengths) <= LIMIT,
+                }
+            )
     return records
 
 
@@ -89,8 +102,10 @@ def main():
     sizes = [tuple(int(v) for v in size.split("x")) for size in args.sizes]
     print(f"{'recipe':28} {'image':>9} {'rows':>5} {'max prompt tokens':>18}  within {LIMIT}")
     for record in count(sizes, args.recipes):
-        print(f"{record['recipe']:28} {record['size']:>9} {record['rows']:>5} {record['max_tokens']:>18}  "
-              f"{'yes' if record['fits'] else 'no: dropped by max_prompt_tokens'}")
+        print(
+            f"{record['recipe']:28} {record['size']:>9} {record['rows']:>5} {record['max_tokens']:>18}  "
+            f"{'yes' if record['fits'] else 'no: dropped by max_prompt_tokens'}"
+        )
 
 
 if __name__ == "__main__":

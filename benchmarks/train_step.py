@@ -59,17 +59,25 @@ def arch_from_config(config) -> Arch:
     h, heads, kv = text.hidden_size, text.num_attention_heads, text.num_key_value_heads
     head_dim = getattr(text, "head_dim", None) or h // heads
     per_layer = h * heads * head_dim + 2 * h * kv * head_dim + heads * head_dim * h + 3 * h * text.intermediate_size
-    hv, merge = vision.hidden_size, vision.spatial_merge_size ** 2
-    patch_in = vision.in_channels * vision.temporal_patch_size * vision.patch_size ** 2
+    hv, merge = vision.hidden_size, vision.spatial_merge_size**2
+    patch_in = vision.in_channels * vision.temporal_patch_size * vision.patch_size**2
     block = 4 * hv * hv + 3 * hv * vision.intermediate_size  # qkv + proj, gated MLP
     merged = hv * merge
     window = vision.window_size // vision.patch_size  # patches per window side
     full = len(vision.fullatt_block_indexes)
     return Arch(
-        text_matmul=text.num_hidden_layers * per_layer, lm_head=text.vocab_size * h, text_layers=text.num_hidden_layers,
-        text_attn_width=heads * head_dim, patch_matmul=patch_in * hv + vision.depth * block,
-        merger_matmul=merged * merged + merged * vision.out_hidden_size, merge=merge, vision_full_layers=full,
-        vision_window_layers=vision.depth - full, vision_window_patches=window * window, vision_attn_width=hv)
+        text_matmul=text.num_hidden_layers * per_layer,
+        lm_head=text.vocab_size * h,
+        text_layers=text.num_hidden_layers,
+        text_attn_width=heads * head_dim,
+        patch_matmul=patch_in * hv + vision.depth * block,
+        merger_matmul=merged * merged + merged * vision.out_hidden_size,
+        merge=merge,
+        vision_full_layers=full,
+        vision_window_layers=vision.depth - full,
+        vision_window_patches=window * window,
+        vision_attn_width=hv,
+    )
 
 
 def vision_forward_flops(arch: Arch, image_patches) -> float:
@@ -93,12 +101,23 @@ def text_forward_flops(arch: Arch, start: int, stop: int, logits: int) -> float:
     2 x text_matmul per token; causal attention: the token at position p attends p + 1 keys,
     4 x attn_width FLOPs per key per layer; 2 x lm_head per logits row. The embedding is a lookup."""
     pairs = (stop * (stop + 1) - start * (start + 1)) / 2  # sum of (p + 1) for p in start..stop-1
-    return (2 * arch.text_matmul * (stop - start) + 4 * arch.text_attn_width * arch.text_layers * pairs
-            + 2 * arch.lm_head * logits)
+    return (
+        2 * arch.text_matmul * (stop - start)
+        + 4 * arch.text_attn_width * arch.text_layers * pairs
+        + 2 * arch.lm_head * logits
+    )
 
 
-def rollout_flops(arch: Arch, prompt_tokens: int, completion_tokens: int, image_patches, *, prefill_shared_by: int = 1,
-                  old_logps: bool = False, reference: bool = False) -> dict[str, float]:
+def rollout_flops(
+    arch: Arch,
+    prompt_tokens: int,
+    completion_tokens: int,
+    image_patches,
+    *,
+    prefill_shared_by: int = 1,
+    old_logps: bool = False,
+    reference: bool = False,
+) -> dict[str, float]:
     """Model FLOPs TRL's GRPOTrainer spends on one rollout (one completion of one prompt), by pass.
 
     prompt_tokens: the prompt's length after the processor expanded its image tokens (P);
@@ -113,13 +132,17 @@ def rollout_flops(arch: Arch, prompt_tokens: int, completion_tokens: int, image_
       reference        when beta > 0: the same forward, on the reference model
       train            forward + backward = 3 x that forward (the backward costs two forwards)
     """
-    scored = vision_forward_flops(arch, image_patches) + text_forward_flops(arch, 0, prompt_tokens + completion_tokens,
-                                                                            completion_tokens)
+    scored = vision_forward_flops(arch, image_patches) + text_forward_flops(
+        arch, 0, prompt_tokens + completion_tokens, completion_tokens
+    )
     flops = {
         "rollout_prefill": (vision_forward_flops(arch, image_patches) + text_forward_flops(arch, 0, prompt_tokens, 1))
         / prefill_shared_by,
-        "rollout_decode": text_forward_flops(arch, prompt_tokens, prompt_tokens + completion_tokens - 1,
-                                             completion_tokens - 1) if completion_tokens > 1 else 0.0,
+        "rollout_decode": text_forward_flops(
+            arch, prompt_tokens, prompt_tokens + completion_tokens - 1, completion_tokens - 1
+        )
+        if completion_tokens > 1
+        else 0.0,
         "old_logps": scored if old_logps else 0.0,
         "reference": scored if reference else 0.0,
         "train": 3 * scored,
@@ -128,13 +151,19 @@ def rollout_flops(arch: Arch, prompt_tokens: int, completion_tokens: int, image_
     return flops
 
 
-def old_logps_computed(gradient_accumulation_steps: int, steps_per_generation: int, num_iterations: int,
-                       use_vllm: bool = False, vllm_importance_sampling_correction: bool = True) -> bool:
+def old_logps_computed(
+    gradient_accumulation_steps: int,
+    steps_per_generation: int,
+    num_iterations: int,
+    use_vllm: bool = False,
+    vllm_importance_sampling_correction: bool = True,
+) -> bool:
     """Whether TRL 1.16's GRPOTrainer runs a separate old-log-prob forward pass (grpo_trainer.py,
     `_generate_and_score_completions`): when generation and optimisation steps are misaligned, or
     always with vLLM's importance-sampling correction (on by default)."""
-    return (gradient_accumulation_steps % (steps_per_generation * num_iterations) != 0
-            or (use_vllm and vllm_importance_sampling_correction))
+    return gradient_accumulation_steps % (steps_per_generation * num_iterations) != 0 or (
+        use_vllm and vllm_importance_sampling_correction
+    )
 
 
 def prompt_shapes(dataset, processor, rows: int = 64) -> list[tuple[int, list[int]]]:
@@ -143,7 +172,9 @@ def prompt_shapes(dataset, processor, rows: int = 64) -> list[tuple[int, list[in
     for row in dataset.select(range(min(rows, len(dataset)))):
         text = processor.apply_chat_template(row["prompt"], tokenize=False, add_generation_prompt=True)
         inputs = processor(text=[text], images=[row["images"]], return_tensors="pt")
-        shapes.append((int(inputs["input_ids"].shape[1]), [int(t * h * w) for t, h, w in inputs["image_grid_thw"].tolist()]))
+        shapes.append(
+            (int(inputs["input_ids"].shape[1]), [int(t * h * w) for t, h, w in inputs["image_grid_thw"].tolist()])
+        )
     return shapes
 
 
@@ -168,8 +199,11 @@ class StepTimer:
     def on_log(self, args, state, control, logs=None, **kwargs):
         if logs and "completions/mean_length" in logs and self.times:
             rollout = self.rollout_seconds[-1] if self.rollout_seconds else float("nan")
-            print(f"step {len(self.times)}: {self.times[-1]:.2f} s (rollout {rollout:.2f} s), mean completion "
-                  f"{logs['completions/mean_length']:.0f} tokens, peak memory {_peak_memory_gib():.1f} GiB", flush=True)
+            print(
+                f"step {len(self.times)}: {self.times[-1]:.2f} s (rollout {rollout:.2f} s), mean completion "
+                f"{logs['completions/mean_length']:.0f} tokens, peak memory {_peak_memory_gib():.1f} GiB",
+                flush=True,
+            )
 
     def __getattr__(self, name):  # the other callback events: nothing to do
         if name.startswith("on_"):
@@ -203,10 +237,14 @@ def processor_for(folder: str, max_pixels: int):
         tokenizer = AutoTokenizer.from_pretrained(folder)
         processor = image_only(PROCESSORS["qwen2_5_vl"])(
             image_processor=Qwen2VLImageProcessorPil.from_pretrained(folder, max_pixels=max_pixels),
-            tokenizer=tokenizer, chat_template=_chat_template(folder, tokenizer))
+            tokenizer=tokenizer,
+            chat_template=_chat_template(folder, tokenizer),
+        )
         processor.tokenizer.padding_side = "left"
-        print("train/vlm.py could not load the processor (no torchvision); built it from the PIL image processor",
-              flush=True)
+        print(
+            "train/vlm.py could not load the processor (no torchvision); built it from the PIL image processor",
+            flush=True,
+        )
         return processor
 
 
@@ -232,22 +270,33 @@ def main(argv=None):
     parser.add_argument("--num-generations", type=int, default=5)
     parser.add_argument("--max-completion-length", type=int, default=512)
     parser.add_argument("--max-pixels", type=int, default=448 * 448)
-    parser.add_argument("--beta", type=float, default=0.0,
-                        help="KL coefficient; > 0 adds the reference model's pass (and needs --model).")
-    parser.add_argument("--model", help="Train this saved checkpoint (e.g. from train/synthetic_qwen.py) instead of "
-                                        "random weights made in memory; --size is then only a label.")
+    parser.add_argument(
+        "--beta",
+        type=float,
+        default=0.0,
+        help="KL coefficient; > 0 adds the reference model's pass (and needs --model).",
+    )
+    parser.add_argument(
+        "--model",
+        help="Train this saved checkpoint (e.g. from train/synthetic_qwen.py) instead of "
+        "random weights made in memory; --size is then only a label.",
+    )
     parser.add_argument("--use-vllm", action="store_true")
-    parser.add_argument("--data", nargs="+", help="Datasets built by ssl4rl-data (default: build rotation and jigsaw here).")
-    parser.add_argument("--peak-flops", type=float, default=None, help="Peak bf16 FLOP/s of the GPU (default: by name).")
+    parser.add_argument(
+        "--data", nargs="+", help="Datasets built by ssl4rl-data (default: build rotation and jigsaw here)."
+    )
+    parser.add_argument(
+        "--peak-flops", type=float, default=None, help="Peak bf16 FLOP/s of the GPU (default: by name)."
+    )
     parser.add_argument("--json", type=Path, help="Also write the figures to this JSON file.")
     args = parser.parse_args(argv)
 
     from datasets import concatenate_datasets, load_dataset
-    from ssl4rl_train.synthetic_qwen import build_synthetic_qwen
     from transformers import Qwen2_5_VLForConditionalGeneration
     from trl import GRPOConfig, GRPOTrainer
 
     from ssl4rl_data.rewards import TaskAccuracy
+    from ssl4rl_train.synthetic_qwen import build_synthetic_qwen
 
     work = Path(tempfile.mkdtemp(prefix="ssl4rl-bench-"))
     device = "cpu" if args.cpu else "cuda"
@@ -274,18 +323,40 @@ def main(argv=None):
     completions_per_step = args.prompts_per_step * args.num_generations
     # transformers 5.2x renamed gradient_checkpointing to activation_checkpointing (5.17, on the GPU machine, has the old name).
     names = {f.name for f in dataclasses.fields(GRPOConfig)}
-    checkpointing = {"activation_checkpointing" if "activation_checkpointing" in names else "gradient_checkpointing": not args.cpu}
+    checkpointing = {
+        "activation_checkpointing" if "activation_checkpointing" in names else "gradient_checkpointing": not args.cpu
+    }
     training_args = GRPOConfig(
-        output_dir=str(work / "run"), use_cpu=args.cpu, bf16=not args.cpu, max_steps=args.steps,
-        per_device_train_batch_size=completions_per_step, gradient_accumulation_steps=1,
-        num_generations=args.num_generations, max_completion_length=args.max_completion_length,
-        learning_rate=1e-6, beta=args.beta, temperature=1.0, logging_steps=1, report_to="none", save_strategy="no",
-        use_vllm=args.use_vllm, vllm_mode="colocate", vllm_gpu_memory_utilization=0.35, seed=0, **checkpointing,
+        output_dir=str(work / "run"),
+        use_cpu=args.cpu,
+        bf16=not args.cpu,
+        max_steps=args.steps,
+        per_device_train_batch_size=completions_per_step,
+        gradient_accumulation_steps=1,
+        num_generations=args.num_generations,
+        max_completion_length=args.max_completion_length,
+        learning_rate=1e-6,
+        beta=args.beta,
+        temperature=1.0,
+        logging_steps=1,
+        report_to="none",
+        save_strategy="no",
+        use_vllm=args.use_vllm,
+        vllm_mode="colocate",
+        vllm_gpu_memory_utilization=0.35,
+        seed=0,
+        **checkpointing,
     )
     rollout_seconds = []
     timer = StepTimer(rollout_seconds)
-    trainer = GRPOTrainer(model=model, reward_funcs=[TaskAccuracy("rotation"), TaskAccuracy("jigsaw")],
-                          args=training_args, train_dataset=dataset, processing_class=processor, callbacks=[timer])
+    trainer = GRPOTrainer(
+        model=model,
+        reward_funcs=[TaskAccuracy("rotation"), TaskAccuracy("jigsaw")],
+        args=training_args,
+        train_dataset=dataset,
+        processing_class=processor,
+        callbacks=[timer],
+    )
 
     generate = trainer._generate_single_turn  # timed: the rollouts alone
 
@@ -301,32 +372,46 @@ def main(argv=None):
     if not args.cpu:
         torch.cuda.reset_peak_memory_stats()
     name = torch.cuda.get_device_name() if not args.cpu else "cpu"
-    print(f"training {args.steps} steps on {name}: {args.prompts_per_step} prompts x {args.num_generations} "
-          f"completions per step, at most {args.max_completion_length} new tokens", flush=True)
+    print(
+        f"training {args.steps} steps on {name}: {args.prompts_per_step} prompts x {args.num_generations} "
+        f"completions per step, at most {args.max_completion_length} new tokens",
+        flush=True,
+    )
     trainer.train()
 
     logs = [entry for entry in trainer.state.log_history if "completions/mean_length" in entry]
     steps = list(zip(timer.times, rollout_seconds, logs))
-    measured = steps[args.warmup:] or steps[-1:]  # drop warm-up steps (keep the last if there are no others)
+    measured = steps[args.warmup :] or steps[-1:]  # drop warm-up steps (keep the last if there are no others)
     step_time = sum(t for t, _, _ in measured) / len(measured)
     rollout_time = sum(r for _, r, _ in measured) / len(measured)
     completion = sum(float(log["completions/mean_length"]) for _, _, log in measured) / len(measured)
     generated = completion * completions_per_step
     # Prompt tokens per rollout, from TRL's token counter (prompt + completion tokens, cumulative).
     counts = [0.0] + [float(log["num_tokens"]) for log in logs]
-    trained = [counts[i + 1] - counts[i] for i in range(len(logs))][args.warmup:] or [counts[-1] - counts[-2]]
+    trained = [counts[i + 1] - counts[i] for i in range(len(logs))][args.warmup :] or [counts[-1] - counts[-2]]
     prompt_measured = sum(trained) / len(trained) / completions_per_step - completion
 
     # FLOPs per step: the expected rollout over the data (TRL samples rows uniformly) times the rollouts per step.
     shapes = prompt_shapes(dataset, processor)
     steps_per_generation = training_args.steps_per_generation
-    old = old_logps_computed(training_args.gradient_accumulation_steps, steps_per_generation, training_args.num_iterations,
-                             args.use_vllm, training_args.vllm_importance_sampling_correction)
+    old = old_logps_computed(
+        training_args.gradient_accumulation_steps,
+        steps_per_generation,
+        training_args.num_iterations,
+        args.use_vllm,
+        training_args.vllm_importance_sampling_correction,
+    )
     per_rollout = {}
     for prompt_tokens, patches in shapes:
-        for key, value in rollout_flops(arch, prompt_tokens, round(completion), patches, old_logps=old,
-                                        reference=args.beta > 0,
-                                        prefill_shared_by=args.num_generations if args.use_vllm else 1).items():
+        for key, value in rollout_flops(
+            arch,
+            prompt_tokens,
+            round(completion),
+            patches,
+            old_logps=old,
+            reference=args.beta > 0,
+            prefill_shared_by=args.num_generations if args.use_vllm else 1,
+        ).items():
             per_rollout[key] = per_rollout.get(key, 0.0) + value / len(shapes)
     flops = {key: value * completions_per_step for key, value in per_rollout.items()}
     prompt_tokens = sum(p for p, _ in shapes) / len(shapes)
@@ -334,18 +419,32 @@ def main(argv=None):
     peak = args.peak_flops or next((v for k, v in PEAK_BF16_FLOPS.items() if k in name), None)
     achieved = flops["total"] / step_time
     figures = {
-        "device": name, "size": args.size if not args.model else f"{args.size} ({args.model})", "parameters": parameters, "arch": dataclasses.asdict(arch),
-        "steps_measured": len(measured), "step_time_s": step_time, "rollout_time_s": rollout_time,
-        "completions_per_step": completions_per_step, "mean_completion_tokens": completion,
-        "generated_tokens_per_step": generated, "generated_tokens_per_s": generated / step_time,
+        "device": name,
+        "size": args.size if not args.model else f"{args.size} ({args.model})",
+        "parameters": parameters,
+        "arch": dataclasses.asdict(arch),
+        "steps_measured": len(measured),
+        "step_time_s": step_time,
+        "rollout_time_s": rollout_time,
+        "completions_per_step": completions_per_step,
+        "mean_completion_tokens": completion,
+        "generated_tokens_per_step": generated,
+        "generated_tokens_per_s": generated / step_time,
         "rollout_tokens_per_s": generated / rollout_time if rollout_time else None,
-        "prompt_tokens_per_rollout": prompt_tokens, "prompt_tokens_per_rollout_trl": prompt_measured,
-        "image_patches_per_rollout": patches, "old_logps_pass": old, "reference_pass": args.beta > 0,
-        "flops_per_step": flops, "achieved_flops": achieved, "peak_flops": peak,
+        "prompt_tokens_per_rollout": prompt_tokens,
+        "prompt_tokens_per_rollout_trl": prompt_measured,
+        "image_patches_per_rollout": patches,
+        "old_logps_pass": old,
+        "reference_pass": args.beta > 0,
+        "flops_per_step": flops,
+        "achieved_flops": achieved,
+        "peak_flops": peak,
         "mfu": achieved / peak if peak else None,
-        "peak_memory_gib": _peak_memory_gib(), "peak_memory_kind": "GPU allocated" if not args.cpu else "host RSS",
+        "peak_memory_gib": _peak_memory_gib(),
+        "peak_memory_kind": "GPU allocated" if not args.cpu else "host RSS",
         "peak_reserved_gib": torch.cuda.max_memory_reserved() / 2**30 if not args.cpu else None,
-        "step_times_s": [t for t, _, _ in steps], "rollout_times_s": [r for _, r, _ in steps],
+        "step_times_s": [t for t, _, _ in steps],
+        "rollout_times_s": [r for _, r, _ in steps],
     }
     print_figures(figures, args)
     if args.json:
@@ -356,19 +455,33 @@ def main(argv=None):
 def print_figures(f: dict, args):
     share = {k: v / f["flops_per_step"]["total"] for k, v in f["flops_per_step"].items() if k != "total"}
     print(f"device                 {f['device']}")
-    print(f"model                  Qwen2.5-VL-{f['size']} architecture, {f['parameters']:,} parameters, random weights")
-    print(f"rollouts               {'vLLM colocate' if args.use_vllm else 'transformers generate'}; "
-          f"{args.prompts_per_step} prompts x {args.num_generations} per step, max {args.max_completion_length} new tokens")
-    print(f"step time              {f['step_time_s']:.3f} s (mean of {f['steps_measured']} steps after warm-up; "
-          f"rollout {f['rollout_time_s']:.3f} s of it)")
-    print(f"generated tokens/s     {f['generated_tokens_per_s']:.1f} per GPU over the whole step; "
-          f"{f['rollout_tokens_per_s'] or float('nan'):.1f} during rollouts ({f['generated_tokens_per_step']:.0f} tokens per step)")
-    print(f"prompt                 {f['prompt_tokens_per_rollout']:.0f} tokens ({f['prompt_tokens_per_rollout_trl']:.0f} "
-          f"counted by TRL), {f['image_patches_per_rollout']:.0f} image patches per rollout")
-    print(f"peak memory            {f['peak_memory_gib']:.2f} GiB {f['peak_memory_kind']}"
-          + (f" ({f['peak_reserved_gib']:.1f} GiB reserved)" if f["peak_reserved_gib"] is not None else ""))
-    print(f"model FLOPs per step   {f['flops_per_step']['total'] / 1e12:.4g} TFLOP: "
-          + ", ".join(f"{k} {100 * v:.0f}%" for k, v in share.items() if v))
+    print(
+        f"model                  Qwen2.5-VL-{f['size']} architecture, {f['parameters']:,} parameters, random weights"
+    )
+    print(
+        f"rollouts               {'vLLM colocate' if args.use_vllm else 'transformers generate'}; "
+        f"{args.prompts_per_step} prompts x {args.num_generations} per step, max {args.max_completion_length} new tokens"
+    )
+    print(
+        f"step time              {f['step_time_s']:.3f} s (mean of {f['steps_measured']} steps after warm-up; "
+        f"rollout {f['rollout_time_s']:.3f} s of it)"
+    )
+    print(
+        f"generated tokens/s     {f['generated_tokens_per_s']:.1f} per GPU over the whole step; "
+        f"{f['rollout_tokens_per_s'] or float('nan'):.1f} during rollouts ({f['generated_tokens_per_step']:.0f} tokens per step)"
+    )
+    print(
+        f"prompt                 {f['prompt_tokens_per_rollout']:.0f} tokens ({f['prompt_tokens_per_rollout_trl']:.0f} "
+        f"counted by TRL), {f['image_patches_per_rollout']:.0f} image patches per rollout"
+    )
+    print(
+        f"peak memory            {f['peak_memory_gib']:.2f} GiB {f['peak_memory_kind']}"
+        + (f" ({f['peak_reserved_gib']:.1f} GiB reserved)" if f["peak_reserved_gib"] is not None else "")
+    )
+    print(
+        f"model FLOPs per step   {f['flops_per_step']['total'] / 1e12:.4g} TFLOP: "
+        + ", ".join(f"{k} {100 * v:.0f}%" for k, v in share.items() if v)
+    )
     print(f"achieved               {f['achieved_flops'] / 1e12:.4g} TFLOP/s")
     if f["mfu"] is not None:
         print(f"MFU                    {100 * f['mfu']:.2f} % of {f['peak_flops'] / 1e12:.0f} TFLOP/s")

@@ -80,8 +80,9 @@ def shard_bounds(count: int) -> list[tuple[int, int]]:
 class ShardBuilder:
     """Turns items into rows. Created once, then shared with worker processes by fork."""
 
-    def __init__(self, task: Task, sources: list[Source], items: ItemList, options: BuildOptions, staging: Path,
-                 partners=None):
+    def __init__(
+        self, task: Task, sources: list[Source], items: ItemList, options: BuildOptions, staging: Path, partners=None
+    ):
         self.task, self.sources, self.items, self.options = task, sources, items, options
         self.partners = partners  # a PartnerIndex where the task pairs pictures
         self.staging = staging
@@ -267,8 +268,15 @@ def build(
             shutil.rmtree(staging)
             reasons = ", ".join(f"{reason} {n}" for reason, n in sorted(stats.skipped.items()))
             raise UserError(f"no rows: every source image was skipped ({reasons})")
-        result = BuildResult(out=out, version=version, stats=stats, scans=scans, files=files, removed=removed,
-                             seconds=time.perf_counter() - started)
+        result = BuildResult(
+            out=out,
+            version=version,
+            stats=stats,
+            scans=scans,
+            files=files,
+            removed=removed,
+            seconds=time.perf_counter() - started,
+        )
         if write_card is not None:
             write_card(staging, result)
         try:

@@ -105,32 +105,49 @@ def card_arguments(record: dict, repo_id: str | None, tag: str | None) -> tuple[
     answers = sorted(record["answers"].items(), key=lambda kv: (-kv[1], kv[0]))
     sources = record["sources"]
     template = (files("ssl4rl_data.cards") / "dataset_card.md").read_text(encoding="utf-8")
-    return card_data, template, dict(
-        task_description=inspect.getdoc(task_module),
-        encoding=ENCODINGS[record["options"]["image_format"]],
-        max_side=record["options"]["max_side"],
-        limit=record["options"]["limit"],
-        pretty_sources=", ".join(dict.fromkeys(s["kind"] for s in sources)),
-        benchmarks=sorted({s["benchmark"] for s in sources if s.get("benchmark")}),
-        answers_shown=answers[:SHOWN_ANSWERS],
-        answers_distinct=len(answers),
-        skipped_total=sum(record["skipped"].values()),
-        duplicates_total=sum(s["duplicates"] for s in sources),
-        near_duplicates_total=sum(s.get("near_duplicates", 0) for s in sources),
-        repo_id=repo_id or "PATH_OR_REPO_ID",
-        tag=tag,
-        **{k: record[k] for k in ("task", "version", "generator", "rows", "parameters", "seed", "overrides",
-                                  "command", "sources")},
-        skipped=sorted(record["skipped"].items()),
-        partners_refused=sorted(record.get("partners_refused", {}).items()),
-        baseline=record.get("baseline"),
-        audit=record.get("audit"),  # written by `ssl4rl-data audit` (ssl4rl_data/audit/)
-        calibration=record.get("calibration"),  # `ssl4rl-data calibrate --keep`
+    return (
+        card_data,
+        template,
+        dict(
+            task_description=inspect.getdoc(task_module),
+            encoding=ENCODINGS[record["options"]["image_format"]],
+            max_side=record["options"]["max_side"],
+            limit=record["options"]["limit"],
+            pretty_sources=", ".join(dict.fromkeys(s["kind"] for s in sources)),
+            benchmarks=sorted({s["benchmark"] for s in sources if s.get("benchmark")}),
+            answers_shown=answers[:SHOWN_ANSWERS],
+            answers_distinct=len(answers),
+            skipped_total=sum(record["skipped"].values()),
+            duplicates_total=sum(s["duplicates"] for s in sources),
+            near_duplicates_total=sum(s.get("near_duplicates", 0) for s in sources),
+            repo_id=repo_id or "PATH_OR_REPO_ID",
+            tag=tag,
+            **{
+                k: record[k]
+                for k in (
+                    "task",
+                    "version",
+                    "generator",
+                    "rows",
+                    "parameters",
+                    "seed",
+                    "overrides",
+                    "command",
+                    "sources",
+                )
+            },
+            skipped=sorted(record["skipped"].items()),
+            partners_refused=sorted(record.get("partners_refused", {}).items()),
+            baseline=record.get("baseline"),
+            audit=record.get("audit"),  # written by `ssl4rl-data audit` (ssl4rl_data/audit/)
+            calibration=record.get("calibration"),  # `ssl4rl-data calibrate --keep`
+        ),
     )
 
 
-def write_card(folder: Path, result: BuildResult, *, task: Task, options: BuildOptions, command: str,
-               overrides: list[str] = ()) -> dict:
+def write_card(
+    folder: Path, result: BuildResult, *, task: Task, options: BuildOptions, command: str, overrides: list[str] = ()
+) -> dict:
     """Write `folder/README.md`; returns the provenance record it holds."""
     record = provenance(task, options, result, command, overrides)
     (Path(folder) / "README.md").write_text(render_card(record), encoding="utf-8")
@@ -159,5 +176,16 @@ def read_provenance(folder: Path) -> dict:
     return record
 
 
-REQUIRED = {"version": str, "task": str, "parameters": dict, "options": dict, "sources": list, "rows": int,
-            "skipped": dict, "answers": dict, "overrides": list, "command": str, "generator": str}
+REQUIRED = {
+    "version": str,
+    "task": str,
+    "parameters": dict,
+    "options": dict,
+    "sources": list,
+    "rows": int,
+    "skipped": dict,
+    "answers": dict,
+    "overrides": list,
+    "command": str,
+    "generator": str,
+}

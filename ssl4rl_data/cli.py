@@ -47,9 +47,12 @@ class TaskGroup(click.Group):
         return super().resolve_command(ctx, args)
 
 
-@cli.group(cls=TaskGroup, epilog="--recipe FILE (before or after TASK): a YAML recipe (recipes/data/) that fixes "
-                                  "the task and every option; options given on the command line override it, e.g. "
-                                  "ssl4rl-data build --recipe recipes/data/sample_jigsaw.yaml --seed 7")
+@cli.group(
+    cls=TaskGroup,
+    epilog="--recipe FILE (before or after TASK): a YAML recipe (recipes/data/) that fixes "
+    "the task and every option; options given on the command line override it, e.g. "
+    "ssl4rl-data build --recipe recipes/data/sample_jigsaw.yaml --seed 7",
+)
 def build_group():
     """Build a dataset of one pretext task: ssl4rl-data build TASK [OPTIONS], or build --recipe FILE."""
 
@@ -66,33 +69,68 @@ def _config_options(config_cls) -> list[click.Option]:
         if hints[f.name] is bool:
             options.append(click.Option([f"{flag}/--no-{flag[2:]}", f.name], default=f.default, help=help_text))
         else:
-            options.append(click.Option([flag, f.name], type=hints[f.name], default=f.default,
-                                        show_default=True, help=help_text))
+            options.append(
+                click.Option([flag, f.name], type=hints[f.name], default=f.default, show_default=True, help=help_text)
+            )
     return options
 
 
 COMMON_OPTIONS = [
-    click.Option(["--source", "sources"], multiple=True, default=("sample",), show_default=True,
-                 help="Image source, repeatable: sample, folder:PATH, or a benchmark source "
-                      "(NAME:PATH?option=value). Run `ssl4rl-data sources` for the list."),
-    click.Option(["--out"], type=click.Path(path_type=Path), default=None,
-                 help="Output folder (Hub repo layout). Default: out/TASK."),
+    click.Option(
+        ["--source", "sources"],
+        multiple=True,
+        default=("sample",),
+        show_default=True,
+        help="Image source, repeatable: sample, folder:PATH, or a benchmark source "
+        "(NAME:PATH?option=value). Run `ssl4rl-data sources` for the list.",
+    ),
+    click.Option(
+        ["--out"],
+        type=click.Path(path_type=Path),
+        default=None,
+        help="Output folder (Hub repo layout). Default: out/TASK.",
+    ),
     click.Option(["--seed"], type=int, default=0, show_default=True, help="Seed of every per-sample transform."),
-    click.Option(["--limit"], type=int, default=None,
-                 help="Use at most this many unique source images, drawn uniformly by the seed (the same for every task)."),
+    click.Option(
+        ["--limit"],
+        type=int,
+        default=None,
+        help="Use at most this many unique source images, drawn uniformly by the seed (the same for every task).",
+    ),
     click.Option(["--num-proc"], type=int, default=1, show_default=True, help="Worker processes."),
-    click.Option(["--image-format"], type=click.Choice(["jpeg", "png"]), default="jpeg", show_default=True,
-                 help="Encoding of the output images (JPEG q95 or PNG level 1)."),
-    click.Option(["--max-side"], type=int, default=448, show_default=True,
-                 help="Downscale sources so the longer side is at most this many pixels (0: keep)."),
-    click.Option(["--max-file-bytes"], type=int, default=DEFAULT_MAX_FILE_BYTES, show_default=True,
-                 help="Skip (and count) input files and table rows larger than this: memory stays bounded."),
+    click.Option(
+        ["--image-format"],
+        type=click.Choice(["jpeg", "png"]),
+        default="jpeg",
+        show_default=True,
+        help="Encoding of the output images (JPEG q95 or PNG level 1).",
+    ),
+    click.Option(
+        ["--max-side"],
+        type=int,
+        default=448,
+        show_default=True,
+        help="Downscale sources so the longer side is at most this many pixels (0: keep).",
+    ),
+    click.Option(
+        ["--max-file-bytes"],
+        type=int,
+        default=DEFAULT_MAX_FILE_BYTES,
+        show_default=True,
+        help="Skip (and count) input files and table rows larger than this: memory stays bounded.",
+    ),
     click.Option(["--overwrite"], is_flag=True, help="Replace --out if it exists (only once the new data is whole)."),
     click.Option(["--quiet", "-q"], is_flag=True, help="No progress bars."),
-    click.Option(["--recipe"], type=click.Path(path_type=Path), default=None,
-                 help="A YAML recipe (recipes/data/) fixing every option; options given here override it."),
+    click.Option(
+        ["--recipe"],
+        type=click.Path(path_type=Path),
+        default=None,
+        help="A YAML recipe (recipes/data/) fixing every option; options given here override it.",
+    ),
     click.Option(["--push-to-hub", "repo_id"], default=None, help="After building, push to this Hub dataset repo."),
-    click.Option(["--tag"], default=None, help="Tag of the pushed version (default: v + the content-derived version)."),
+    click.Option(
+        ["--tag"], default=None, help="Tag of the pushed version (default: v + the content-derived version)."
+    ),
     click.Option(["--private"], is_flag=True, help="Create the Hub repo private."),
 ]
 NOT_IN_RECIPES = {"out", "overwrite", "quiet", "recipe", "repo_id", "tag", "private"}
@@ -158,18 +196,40 @@ def _task_command(task_cls) -> click.Command:
     )
 
 
-def _run_build(task, sources, out, seed, limit, num_proc, image_format, max_side, max_file_bytes, overwrite, quiet,
-               repo_id, tag, private, overrides):
+def _run_build(
+    task,
+    sources,
+    out,
+    seed,
+    limit,
+    num_proc,
+    image_format,
+    max_side,
+    max_file_bytes,
+    overwrite,
+    quiet,
+    repo_id,
+    tag,
+    private,
+    overrides,
+):
     options = BuildOptions(seed=seed, limit=limit, image_format=image_format, max_side=max_side)
     parsed = [parse_source(spec) for spec in sources]
     out = out or Path("out") / task.name
     command = portable_command(click.get_current_context().find_root().obj["command"])
     keep_freed_memory()  # this process exists to build (see workers.keep_freed_memory)
     result = build(
-        task, parsed, options, out,
-        num_proc=num_proc, overwrite=overwrite, progress=not quiet, max_file_bytes=max_file_bytes,
-        write_card=lambda folder, res: write_card(folder, res, task=task, options=options, command=command,
-                                                  overrides=overrides),
+        task,
+        parsed,
+        options,
+        out,
+        num_proc=num_proc,
+        overwrite=overwrite,
+        progress=not quiet,
+        max_file_bytes=max_file_bytes,
+        write_card=lambda folder, res: write_card(
+            folder, res, task=task, options=options, command=command, overrides=overrides
+        ),
     )
     _print_summary(result)
     if repo_id:
@@ -179,13 +239,19 @@ def _run_build(task, sources, out, seed, limit, num_proc, image_format, max_side
 def _print_summary(result):
     stats = result.stats
     rate = stats.rows / result.seconds if result.seconds else 0.0
-    click.echo(f"wrote {stats.rows} rows to {result.out} (version {result.version}) "
-               f"in {result.seconds:.1f} s, {rate:.1f} rows/s", err=True)
+    click.echo(
+        f"wrote {stats.rows} rows to {result.out} (version {result.version}) "
+        f"in {result.seconds:.1f} s, {rate:.1f} rows/s",
+        err=True,
+    )
     if stats.skipped:
         click.echo("skipped: " + ", ".join(f"{reason} {n}" for reason, n in sorted(stats.skipped.items())), err=True)
     if result.removed:
-        click.echo(f"removed {len(result.removed)} stale partial build(s) of {result.out} (left by interrupted "
-                   f"builds of other inputs): {', '.join(p.name for p in result.removed)}", err=True)
+        click.echo(
+            f"removed {len(result.removed)} stale partial build(s) of {result.out} (left by interrupted "
+            f"builds of other inputs): {', '.join(p.name for p in result.removed)}",
+            err=True,
+        )
     duplicates = sum(scan.duplicates for scan in result.scans)
     if duplicates:
         click.echo(f"duplicate images dropped: {duplicates}", err=True)
@@ -231,13 +297,25 @@ def preview(dataset, out, rows):
 
 @cli.command("audit")
 @click.argument("dataset", type=click.Path(path_type=Path))
-@click.option("--against", multiple=True, metavar="SPEC",
-              help="Search the dataset's pictures in this source (e.g. mmbench:PATH), repeatable: overlaps of a "
-                   "held-out dataset are contamination; a dataset built from that benchmark is reported transductive.")
-@click.option("--out", "report_dir", type=click.Path(path_type=Path), default=None,
-              help="Folder for audit.json, audit.md and plots. Default: DATASET-audit next to DATASET.")
-@click.option("--strict", is_flag=True, help="Exit 1 when a label fails, a blind baseline beats chance or a "
-                                             "held-out dataset overlaps.")
+@click.option(
+    "--against",
+    multiple=True,
+    metavar="SPEC",
+    help="Search the dataset's pictures in this source (e.g. mmbench:PATH), repeatable: overlaps of a "
+    "held-out dataset are contamination; a dataset built from that benchmark is reported transductive.",
+)
+@click.option(
+    "--out",
+    "report_dir",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Folder for audit.json, audit.md and plots. Default: DATASET-audit next to DATASET.",
+)
+@click.option(
+    "--strict",
+    is_flag=True,
+    help="Exit 1 when a label fails, a blind baseline beats chance or a held-out dataset overlaps.",
+)
 @click.option("--num-proc", type=int, default=1, show_default=True, help="Worker processes.")
 def audit_command(dataset, against, report_dir, strict, num_proc):
     """Audit a built DATASET: labels re-checked, answer balance, blind baselines, contamination; the result
@@ -246,8 +324,11 @@ def audit_command(dataset, against, report_dir, strict, num_proc):
 
     result, written = audit_and_report(dataset, against, report_dir, num_proc=num_proc)
     state = "passed" if result["passed"] else "problems found"
-    click.echo(f"audit of {dataset}: {state} ({result['dataset']['rows']} rows, {result['seconds']} s); "
-               f"report in {written[1]}", err=True)
+    click.echo(
+        f"audit of {dataset}: {state} ({result['dataset']['rows']} rows, {result['seconds']} s); "
+        f"report in {written[1]}",
+        err=True,
+    )
     for problem in result["problems"]:
         click.echo(f"  {problem}", err=True)
     if strict and not result["passed"]:
@@ -258,11 +339,19 @@ def audit_command(dataset, against, report_dir, strict, num_proc):
 @click.argument("dataset", type=click.Path(path_type=Path))
 @click.option("--model", "model_path", required=True, help="Model folder or Hub id (Qwen2.5-VL family).")
 @click.option("--k", type=int, default=8, show_default=True, help="Answers sampled per row (temperature 1).")
-@click.option("--keep", default=None, metavar="MIN..MAX",
-              help="Write the rows whose pass rate lies in this band as a new dataset version (needs --out).")
+@click.option(
+    "--keep",
+    default=None,
+    metavar="MIN..MAX",
+    help="Write the rows whose pass rate lies in this band as a new dataset version (needs --out).",
+)
 @click.option("--out", type=click.Path(path_type=Path), default=None, help="Folder of the new version (--keep).")
-@click.option("--report", type=click.Path(path_type=Path), default=None,
-              help="Where pass rates go (calibration.parquet, calibration.json). Default: DATASET-calibration.")
+@click.option(
+    "--report",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Where pass rates go (calibration.parquet, calibration.json). Default: DATASET-calibration.",
+)
 @click.option("--max-new-tokens", type=int, default=512, show_default=True)
 @click.option("--max-pixels", type=int, default=None, help="Image processor pixel bound (default: the model's).")
 @click.option("--seed", type=int, default=0, show_default=True)
@@ -284,25 +373,37 @@ def calibrate_command(dataset, model_path, k, keep, out, report, max_new_tokens,
     report.mkdir(parents=True, exist_ok=True)
     pq.write_table(pa.Table.from_pylist(rates), report / "calibration.parquet")
     zero = sum(r["zero_variance"] for r in rates) / max(1, len(rates))
-    summary = {"model": model_path, "k": k, "rows": len(rates), "zero_variance": zero,
-               "mean_pass_rate": sum(r["pass_rate"] for r in rates) / max(1, len(rates))}
+    summary = {
+        "model": model_path,
+        "k": k,
+        "rows": len(rates),
+        "zero_variance": zero,
+        "mean_pass_rate": sum(r["pass_rate"] for r in rates) / max(1, len(rates)),
+    }
     (report / "calibration.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
-    click.echo(f"calibrated {len(rates)} rows: mean pass rate {summary['mean_pass_rate']:.3f}, "
-               f"zero-variance groups {zero:.1%}; pass rates in {report}", err=True)
+    click.echo(
+        f"calibrated {len(rates)} rows: mean pass rate {summary['mean_pass_rate']:.3f}, "
+        f"zero-variance groups {zero:.1%}; pass rates in {report}",
+        err=True,
+    )
     if band:
         record = keep_band(dataset, out, rates, band, model_path, k, overwrite=overwrite)
         calibration = record["calibration"]
-        click.echo(f"kept {calibration['rows_kept']} of {calibration['rows_before']} rows in {out} (version "
-                   f"{record['version']}); zero-variance groups {calibration['zero_variance_before']:.1%} -> "
-                   f"{calibration['zero_variance_after']:.1%}", err=True)
+        click.echo(
+            f"kept {calibration['rows_kept']} of {calibration['rows_before']} rows in {out} (version "
+            f"{record['version']}); zero-variance groups {calibration['zero_variance_before']:.1%} -> "
+            f"{calibration['zero_variance_after']:.1%}",
+            err=True,
+        )
 
 
 def main(argv=None) -> int:
     """Entry point: every user mistake becomes one line on stderr and a non-zero exit, never a traceback."""
     argv = sys.argv[1:] if argv is None else list(argv)
     try:
-        code = cli.main(args=argv, prog_name="ssl4rl-data", standalone_mode=False,
-                        obj={"command": [*_program(), *map(str, argv)]})
+        code = cli.main(
+            args=argv, prog_name="ssl4rl-data", standalone_mode=False, obj={"command": [*_program(), *map(str, argv)]}
+        )
         if type(code) is int:  # click returns a command's Exit code (`audit --strict`) in this mode
             return code
     except click.exceptions.Exit as done:

@@ -41,4 +41,3 @@ def read_file(path, max_bytes: int = DEFAULT_MAX_FILE_BYTES) -> bytes:
     if len(data) > max_bytes:
         raise SkipImage("file-too-large")
     return data
-

@@ -117,19 +117,40 @@ class Handler(BaseHTTPRequestHandler):
     def info(self, repo, rev=None):
         if (r := self.repo(repo)) and (oid := self.commit_of(r, rev or "main")):
             files = r.commits[oid]
-            self.reply(200, {"id": repo, "_id": repo, "author": repo.split("/")[0], "sha": oid, "private": r.private,
-                             "disabled": False, "gated": False, "downloads": 0, "likes": 0, "tags": [],
-                             "lastModified": "2026-01-01T00:00:00.000Z", "createdAt": "2026-01-01T00:00:00.000Z",
-                             "siblings": [{"rfilename": p} for p in sorted(files)]})
+            self.reply(
+                200,
+                {
+                    "id": repo,
+                    "_id": repo,
+                    "author": repo.split("/")[0],
+                    "sha": oid,
+                    "private": r.private,
+                    "disabled": False,
+                    "gated": False,
+                    "downloads": 0,
+                    "likes": 0,
+                    "tags": [],
+                    "lastModified": "2026-01-01T00:00:00.000Z",
+                    "createdAt": "2026-01-01T00:00:00.000Z",
+                    "siblings": [{"rfilename": p} for p in sorted(files)],
+                },
+            )
 
     def refs(self, repo):
         if r := self.repo(repo):
+
             def ref(kind, name, oid):
                 return {"name": name, "ref": f"refs/{kind}/{name}", "targetCommit": oid}
 
-            self.reply(200, {"branches": [ref("heads", n, o) for n, o in r.branches.items()],
-                             "tags": [ref("tags", n, o) for n, o in r.tags.items()], "converts": [],
-                             "pullRequests": []})
+            self.reply(
+                200,
+                {
+                    "branches": [ref("heads", n, o) for n, o in r.branches.items()],
+                    "tags": [ref("tags", n, o) for n, o in r.tags.items()],
+                    "converts": [],
+                    "pullRequests": [],
+                },
+            )
 
     def tree(self, repo, rev, path=None):
         if not ((r := self.repo(repo)) and (oid := self.commit_of(r, rev))):
@@ -142,12 +163,14 @@ class Handler(BaseHTTPRequestHandler):
         for file_path, data in sorted(files.items()):
             if not file_path.startswith(prefix):
                 continue
-            rest = file_path[len(prefix):].split("/")
+            rest = file_path[len(prefix) :].split("/")
             for depth in range(1, len(rest)):
                 folder = prefix + "/".join(rest[:depth])
                 if (recursive or depth == 1) and folder not in folders:
                     folders.add(folder)
-                    entries.append({"type": "directory", "path": folder, "oid": git_blob_id(folder.encode()), "size": 0})
+                    entries.append(
+                        {"type": "directory", "path": folder, "oid": git_blob_id(folder.encode()), "size": 0}
+                    )
             if recursive or len(rest) == 1:
                 entries.append(r.entry(file_path, data))
         self.reply(200, entries)
@@ -161,19 +184,33 @@ class Handler(BaseHTTPRequestHandler):
         if (r := self.repo(repo)) and (oid := self.commit_of(r, rev)):
             files = r.commits[oid]
             entries = [r.entry(p, files[p]) for p in paths if p in files]
-            entries += [{"type": "directory", "path": p.rstrip("/"), "oid": git_blob_id(p.encode()), "size": 0}
-                        for p in paths if p not in files and any(f.startswith(p.rstrip("/") + "/") for f in files)]
+            entries += [
+                {"type": "directory", "path": p.rstrip("/"), "oid": git_blob_id(p.encode()), "size": 0}
+                for p in paths
+                if p not in files and any(f.startswith(p.rstrip("/") + "/") for f in files)
+            ]
             self.reply(200, entries)
 
     def preupload(self, repo, rev):
         request = json.loads(self.body())
         if (r := self.repo(repo)) and (oid := self.commit_of(r, rev)):
             files = r.commits[oid]
-            self.reply(200, {"files": [
-                {"path": f["path"], "shouldIgnore": False,
-                 "uploadMode": "lfs" if f["path"].endswith(".parquet") or f["size"] >= LFS_MIN_SIZE else "regular",
-                 "oid": git_blob_id(files[f["path"]]) if f["path"] in files else None}
-                for f in request["files"]]})
+            self.reply(
+                200,
+                {
+                    "files": [
+                        {
+                            "path": f["path"],
+                            "shouldIgnore": False,
+                            "uploadMode": "lfs"
+                            if f["path"].endswith(".parquet") or f["size"] >= LFS_MIN_SIZE
+                            else "regular",
+                            "oid": git_blob_id(files[f["path"]]) if f["path"] in files else None,
+                        }
+                        for f in request["files"]
+                    ]
+                },
+            )
 
     def lfs_batch(self, repo):
         request = json.loads(self.body())
@@ -213,8 +250,15 @@ class Handler(BaseHTTPRequestHandler):
                 files = {p: d for p, d in files.items() if not p.startswith(value["path"].rstrip("/") + "/")}
         summary = next((line["value"].get("summary", "") for line in lines if line["key"] == "header"), "")
         oid = r.commit(files, parent, summary)
-        self.reply(200, {"success": True, "commitOid": oid, "commitUrl": f"{self.base()}/datasets/{repo}/commit/{oid}",
-                         "pullRequestUrl": None})
+        self.reply(
+            200,
+            {
+                "success": True,
+                "commitOid": oid,
+                "commitUrl": f"{self.base()}/datasets/{repo}/commit/{oid}",
+                "pullRequestUrl": None,
+            },
+        )
 
     def tag(self, repo, rev):
         request = json.loads(self.body())

@@ -34,8 +34,15 @@ class Item:
 class ItemList:
     """Read-only, indexable list of Items, backed by the spool file and arrays of an `ItemWriter`."""
 
-    def __init__(self, spool, starts: np.ndarray, stops: np.ndarray, source_index: np.ndarray,
-                 id_hashes: np.ndarray, digests: np.ndarray):
+    def __init__(
+        self,
+        spool,
+        starts: np.ndarray,
+        stops: np.ndarray,
+        source_index: np.ndarray,
+        id_hashes: np.ndarray,
+        digests: np.ndarray,
+    ):
         self._spool = spool
         self.starts, self.stops = starts, stops
         self.source_index, self.id_hashes, self.digests = source_index, id_hashes, digests
@@ -50,8 +57,14 @@ class ItemList:
 
     def select(self, positions: np.ndarray) -> "ItemList":
         """The items at `positions`, in that order (the spool is shared, not copied)."""
-        return ItemList(self._spool, self.starts[positions], self.stops[positions], self.source_index[positions],
-                        self.id_hashes[positions], self.digests[positions])
+        return ItemList(
+            self._spool,
+            self.starts[positions],
+            self.stops[positions],
+            self.source_index[positions],
+            self.id_hashes[positions],
+            self.digests[positions],
+        )
 
     def close(self):
         self._spool.close()

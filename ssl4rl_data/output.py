@@ -138,8 +138,10 @@ def move_into_place(staging: Path, out: Path, overwrite: bool) -> None:
         return
     except FileExistsError:
         if not overwrite:
-            raise UserError(f"{out} appeared while this build ran; the finished data is kept in {staging} "
-                            "(run again with --overwrite to replace it)") from None
+            raise UserError(
+                f"{out} appeared while this build ran; the finished data is kept in {staging} "
+                "(run again with --overwrite to replace it)"
+            ) from None
     if not out.is_dir() or out.is_symlink():
         raise UserError(f"--out {out} is no longer a folder; the finished data is kept in {staging}")
     trash = out.parent / f".{out.name}.replaced-{os.getpid()}"

@@ -48,7 +48,7 @@ class PartnerIndex:
             return later
         values = hashes[positions]
         for start in range(0, len(values), 128):  # 128 x 20,000 distances at a time: 20 MB
-            block = values[start:start + 128]
+            block = values[start : start + 128]
             distance = np.bitwise_count(block[:, None] ^ values[None, :])
             near = distance <= NEAR_DUPLICATE_BITS
             rows = np.arange(start, start + len(block))
@@ -75,7 +75,9 @@ def _hash_part(items: ItemList, sources: list[Source], positions: range) -> list
     for position in positions:
         item = items[position]
         try:
-            results.append(perceptual_hash(decode(sources[item.source_index].read(item.ref.locator), HASH_DECODE_SIDE)))
+            results.append(
+                perceptual_hash(decode(sources[item.source_index].read(item.ref.locator), HASH_DECODE_SIDE))
+            )
         except (SkipImage, OSError):
             results.append(None)  # counted when its row is built
     return results

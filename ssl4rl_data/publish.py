@@ -17,9 +17,9 @@ from pathlib import Path
 from huggingface_hub import CommitOperationAdd, CommitOperationDelete, HfApi, get_token, hf_hub_download
 from huggingface_hub.errors import HfHubHTTPError
 
-from .records import file_record
 from .card import read_provenance, render_card
 from .errors import UserError
+from .records import file_record
 
 
 @dataclass
@@ -80,15 +80,19 @@ def check_tag(tag: str) -> None:
     """
     parts = tag.split("/")
     problem = (
-        "it is empty" if not tag else
-        "git ref names may not hold spaces, ~ ^ : ? * [ \\, control characters, '..', '@{' or '//'"
-        if FORBIDDEN_IN_REFS.search(tag) else
-        f"{tag!r} names a branch or HEAD" if tag in RESERVED_TAGS or tag.startswith("refs/") else
-        "it may not start with '-' or '/', or end with '/' or '.'"
-        if tag[0] in "-/" or tag[-1] in "/." else
-        "no part may start with '.' or end with '.lock'"
-        if any(p.startswith(".") or p.endswith(".lock") for p in parts) else
-        "it is longer than 255 characters" if len(tag) > 255 else None
+        "it is empty"
+        if not tag
+        else "git ref names may not hold spaces, ~ ^ : ? * [ \\, control characters, '..', '@{' or '//'"
+        if FORBIDDEN_IN_REFS.search(tag)
+        else f"{tag!r} names a branch or HEAD"
+        if tag in RESERVED_TAGS or tag.startswith("refs/")
+        else "it may not start with '-' or '/', or end with '/' or '.'"
+        if tag[0] in "-/" or tag[-1] in "/."
+        else "no part may start with '.' or end with '.lock'"
+        if any(p.startswith(".") or p.endswith(".lock") for p in parts)
+        else "it is longer than 255 characters"
+        if len(tag) > 255
+        else None
     )
     if problem:
         raise UserError(f"invalid tag {tag!r}: {problem}")
@@ -99,8 +103,9 @@ def verified_data_files(folder: Path, record: dict) -> list[tuple[str, Path, dic
     against the build's manifest: no symbolic link or special file, nothing unknown, nothing missing."""
     manifest = record.get("files")
     if not isinstance(manifest, dict) or not manifest:
-        raise UserError(f"{folder}: its card has no file manifest (built by an older ssl4rl-data); "
-                        "rebuild it before pushing")
+        raise UserError(
+            f"{folder}: its card has no file manifest (built by an older ssl4rl-data); rebuild it before pushing"
+        )
     found = {}
     for directory, subdirs, names in os.walk(folder):
         for name in subdirs + names:
@@ -120,8 +125,9 @@ def verified_data_files(folder: Path, record: dict) -> list[tuple[str, Path, dic
         if name not in found or not isinstance(entry, dict):
             raise UserError(f"{folder}: {name}, written by its build, is missing; refusing to push")
         if file_record(found[name]) != {"bytes": entry.get("bytes"), "sha256": entry.get("sha256")}:
-            raise UserError(f"{folder}: {name} is not the file its build wrote (size or SHA-256 differ); "
-                            "refusing to push")
+            raise UserError(
+                f"{folder}: {name} is not the file its build wrote (size or SHA-256 differ); refusing to push"
+            )
         checked.append((name, found[name], entry))
     return checked
 
@@ -133,24 +139,36 @@ def _push(api: HfApi, folder: Path, record: dict, repo_id: str, tag: str, privat
         raise UserError(f"{tag!r} is a branch of {repo_id}, not a tag: choose another --tag")
     tags = {ref.name: ref.target_commit for ref in refs.tags}
     if tag in tags:
-        published = read_provenance(Path(hf_hub_download(repo_id, "README.md", repo_type="dataset",
-                                                          revision=tags[tag])).parent)
+        published = read_provenance(
+            Path(hf_hub_download(repo_id, "README.md", repo_type="dataset", revision=tags[tag])).parent
+        )
         if published.get("version") == record["version"]:
             return Published(repo_id, tag, tags[tag], created=False)
-        raise UserError(f"tag {tag} on {repo_id} already holds version {published.get('version')}; "
-                        "a published tag is never moved: choose another --tag")
+        raise UserError(
+            f"tag {tag} on {repo_id} already holds version {published.get('version')}; "
+            "a published tag is never moved: choose another --tag"
+        )
     ours = {name for name, _, _ in shards}
-    stale = [path for path in api.list_repo_files(repo_id, repo_type="dataset")
-             if path.startswith("data/") and path not in ours]
+    stale = [
+        path
+        for path in api.list_repo_files(repo_id, repo_type="dataset")
+        if path.startswith("data/") and path not in ours
+    ]
     operations = [
         CommitOperationAdd("README.md", render_card(record, repo_id=repo_id, tag=tag).encode()),
         *(CommitOperationAdd(name, path) for name, path, _ in shards),
         *(CommitOperationDelete(path) for path in stale),  # main holds one version; tags keep the others
     ]
-    commit = api.create_commit(repo_id, operations, repo_type="dataset",
-                               commit_message=f"ssl4rl {record['task']} version {record['version']}")
-    api.create_tag(repo_id, tag=tag, revision=commit.oid, repo_type="dataset",
-                   tag_message=f"ssl4rl-data version {record['version']}")
+    commit = api.create_commit(
+        repo_id, operations, repo_type="dataset", commit_message=f"ssl4rl {record['task']} version {record['version']}"
+    )
+    api.create_tag(
+        repo_id,
+        tag=tag,
+        revision=commit.oid,
+        repo_type="dataset",
+        tag_message=f"ssl4rl-data version {record['version']}",
+    )
     return Published(repo_id, tag, commit.oid, created=True)
 
 
@@ -167,8 +185,11 @@ def _explain(error: Exception, endpoint: str, repo_id: str) -> Exception:
             return UserError(f"the Hub refused the push to {repo_id} (HTTP {status}): {_first_line(cause)}")
         # Connection errors come from huggingface_hub's HTTP library; recognise them by kind, not by import.
         kinds = {kind.__name__ for kind in type(cause).__mro__}
-        if isinstance(cause, OSError) or kinds & TRANSPORT_ERRORS or any(
-                w in type(cause).__name__ for w in ("Connect", "Timeout", "Network")):
+        if (
+            isinstance(cause, OSError)
+            or kinds & TRANSPORT_ERRORS
+            or any(w in type(cause).__name__ for w in ("Connect", "Timeout", "Network"))
+        ):
             return UserError(f"cannot reach the Hub at {endpoint}: {_first_line(cause)}")
         cause = cause.__cause__ or cause.__context__
     return UserError(f"the push to {repo_id} failed: {type(error).__name__}: {_first_line(error)}")

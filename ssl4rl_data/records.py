@@ -30,9 +30,16 @@ class ShardStats:
         self.refused.update(other.refused)
 
     def to_json(self, shard: dict | None = None) -> str:
-        return json.dumps({"rows": self.rows, "rows_by_source": self.rows_by_source,
-                           "skipped": self.skipped, "answers": self.answers, "refused": self.refused,
-                           "shard": shard})
+        return json.dumps(
+            {
+                "rows": self.rows,
+                "rows_by_source": self.rows_by_source,
+                "skipped": self.skipped,
+                "answers": self.answers,
+                "refused": self.refused,
+                "shard": shard,
+            }
+        )
 
     @classmethod
     def from_dict(cls, data: dict) -> "ShardStats":

@@ -49,7 +49,7 @@ def extract_answer(text: str) -> str | None:
     if start < 0:
         return None
     end = text.find(CLOSE, start + len(OPEN))  # no close after the first open: none after any later one
-    return text[start + len(OPEN):end].strip() if end >= 0 else None
+    return text[start + len(OPEN) : end].strip() if end >= 0 else None
 
 
 def is_formatted(text: str) -> bool:
@@ -69,8 +69,10 @@ def is_formatted(text: str) -> bool:
 def _same_lengths(**lists):
     lengths = {name: len(values) for name, values in lists.items()}
     if len(set(lengths.values())) > 1:
-        raise ValueError("reward inputs have different lengths: "
-                         + ", ".join(f"{name} {length}" for name, length in lengths.items()))
+        raise ValueError(
+            "reward inputs have different lengths: "
+            + ", ".join(f"{name} {length}" for name, length in lengths.items())
+        )
 
 
 def score(completion, answer: str, task: str) -> float:

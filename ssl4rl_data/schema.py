@@ -20,8 +20,13 @@ def _string() -> dict:
 
 
 FEATURES = {
-    "prompt": {"feature": {"role": _string(), "content": {"feature": {"type": _string(), "text": _string()},
-                                                          "_type": "List"}}, "_type": "List"},
+    "prompt": {
+        "feature": {
+            "role": _string(),
+            "content": {"feature": {"type": _string(), "text": _string()}, "_type": "List"},
+        },
+        "_type": "List",
+    },
     "images": {"feature": {"_type": "Image"}, "_type": "List"},
     "answer": _string(),
     "task": _string(),
@@ -30,8 +35,17 @@ FEATURES = {
 
 ARROW_SCHEMA = pa.schema(
     [
-        ("prompt", pa.list_(pa.struct([("role", pa.string()),
-                                       ("content", pa.list_(pa.struct([("type", pa.string()), ("text", pa.string())])))]))),
+        (
+            "prompt",
+            pa.list_(
+                pa.struct(
+                    [
+                        ("role", pa.string()),
+                        ("content", pa.list_(pa.struct([("type", pa.string()), ("text", pa.string())]))),
+                    ]
+                )
+            ),
+        ),
         ("images", pa.list_(pa.struct([("bytes", pa.binary()), ("path", pa.string())]))),
         ("answer", pa.string()),
         ("task", pa.string()),
@@ -86,8 +100,16 @@ class RowBatch:
         content = _list(
             [count + 1 for count in counts],
             pa.StructArray.from_arrays(
-                [_strings([kind for count in counts for kind in ["image"] * count + ["text"]]),
-                 _strings([text for question, count in zip(self.questions, counts) for text in [None] * count + [question]])],
+                [
+                    _strings([kind for count in counts for kind in ["image"] * count + ["text"]]),
+                    _strings(
+                        [
+                            text
+                            for question, count in zip(self.questions, counts)
+                            for text in [None] * count + [question]
+                        ]
+                    ),
+                ],
                 fields=list(content_type.value_type),
             ),
             content_type,
@@ -95,10 +117,16 @@ class RowBatch:
         turns = pa.StructArray.from_arrays([_strings(["user"] * rows), content], fields=list(turn_type.value_type))
         images_type = ARROW_SCHEMA.field("images").type
         flat = [data for images in self.images for data in images]
-        images = pa.StructArray.from_arrays([_strings(flat, binary=True), pa.nulls(len(flat), pa.string())],
-                                            fields=list(images_type.value_type))
-        columns = [_list([1] * rows, turns, turn_type), _list(counts, images, images_type),
-                   _strings(self.answers), _strings(self.tasks), _strings(self.source_ids)]
+        images = pa.StructArray.from_arrays(
+            [_strings(flat, binary=True), pa.nulls(len(flat), pa.string())], fields=list(images_type.value_type)
+        )
+        columns = [
+            _list([1] * rows, turns, turn_type),
+            _list(counts, images, images_type),
+            _strings(self.answers),
+            _strings(self.tasks),
+            _strings(self.source_ids),
+        ]
         return pa.Table.from_arrays(columns, schema=ARROW_SCHEMA)
 
 
@@ -111,8 +139,9 @@ def _offsets(lengths: list[int]) -> pa.Buffer:
 
 
 def _list(lengths: list[int], values: pa.Array, list_type: pa.DataType) -> pa.Array:
-    return pa.ListArray.from_arrays(pa.Array.from_buffers(pa.int32(), len(lengths) + 1, [None, _offsets(lengths)]),
-                                    values, type=list_type)
+    return pa.ListArray.from_arrays(
+        pa.Array.from_buffers(pa.int32(), len(lengths) + 1, [None, _offsets(lengths)]), values, type=list_type
+    )
 
 
 def _strings(values: list, binary: bool = False) -> pa.Array:
@@ -127,5 +156,9 @@ def _strings(values: list, binary: bool = False) -> pa.Array:
     if missing.any():
         validity = pa.py_buffer(np.packbits(~missing, bitorder="little"))
         data = [b"" if value is None else value for value in data]
-    return pa.Array.from_buffers(pa.binary() if binary else pa.string(), len(data), [validity, _offsets(list(map(len, data))), pa.py_buffer(b"".join(data))],
-                                 null_count=int(missing.sum()))
+    return pa.Array.from_buffers(
+        pa.binary() if binary else pa.string(),
+        len(data),
+        [validity, _offsets(list(map(len, data))), pa.py_buffer(b"".join(data))],
+        null_count=int(missing.sum()),
+    )

@@ -79,5 +79,7 @@ def config_from_options(task_cls: type, options: dict):
     names = {f.name for f in dataclasses.fields(task_cls.Config)}
     unknown = sorted(set(options) - names)
     if unknown:
-        raise ValueError(f"task {task_cls.name!r} has no parameter {unknown[0]!r}; it takes: {', '.join(sorted(names))}")
+        raise ValueError(
+            f"task {task_cls.name!r} has no parameter {unknown[0]!r}; it takes: {', '.join(sorted(names))}"
+        )
     return task_cls.Config(**options)

@@ -46,8 +46,14 @@ def run_shards(builder, num_proc: int, progress: bool) -> None:
     """Build every unfinished shard of `builder` (a ShardBuilder), on `num_proc` forked processes."""
     todo = [i for i in range(len(builder.shards)) if not builder.finished(i)]
     done_items = sum(stop - start for i, (start, stop) in enumerate(builder.shards) if i not in todo)
-    bar = tqdm(total=len(builder.items), initial=done_items, desc="building", unit="img",
-               disable=not progress, mininterval=0.5)
+    bar = tqdm(
+        total=len(builder.items),
+        initial=done_items,
+        desc="building",
+        unit="img",
+        disable=not progress,
+        mininterval=0.5,
+    )
     if num_proc == 1 or len(todo) <= 1:
         builder.on_rows = bar.update
         for index in todo:

@@ -38,9 +38,16 @@ def b64(image, fmt="PNG") -> str:
 
 
 def label_fields(index: int) -> dict:
-    return {"question": f"{MARKER} question {index}?\nSecond line\twith a tab and \"quotes\"",
-            "hint": f"{MARKER} hint", "A": f"{MARKER} a", "B": f"{MARKER} b", "C": f"{MARKER} c",
-            "D": f"{MARKER} d", "answer": f"{MARKER}-B", "category": f"{MARKER} category"}
+    return {
+        "question": f'{MARKER} question {index}?\nSecond line\twith a tab and "quotes"',
+        "hint": f"{MARKER} hint",
+        "A": f"{MARKER} a",
+        "B": f"{MARKER} b",
+        "C": f"{MARKER} c",
+        "D": f"{MARKER} d",
+        "answer": f"{MARKER}-B",
+        "category": f"{MARKER} category",
+    }
 
 
 # MMBench: 4 questions, each repeated once per option rotation; questions 0 and 3 share one image.
@@ -59,15 +66,40 @@ def write_mmbench_tsv(path: Path, split="dev"):
     records = []
     for index, question, image, split_name in mmbench_rows(split):
         cell = b64(image) if index == question else str(question)
-        records.append({"index": index, **label_fields(question), "image": cell, "source": f"{MARKER} src",
-                        "l2-category": f"{MARKER} l2", "comment": f"{MARKER} comment", "split": split_name})
+        records.append(
+            {
+                "index": index,
+                **label_fields(question),
+                "image": cell,
+                "source": f"{MARKER} src",
+                "l2-category": f"{MARKER} l2",
+                "comment": f"{MARKER} comment",
+                "split": split_name,
+            }
+        )
     pd.DataFrame(records).to_csv(path, sep="\t", index=False)
     return path
 
 
 def mmbench_dataset(index_as_string=True, image_as_base64=False) -> Dataset:
-    rows = {key: [] for key in ["index", "question", "hint", "A", "B", "C", "D", "answer", "category", "image",
-                                "source", "L2-category", "comment"]}
+    rows = {
+        key: []
+        for key in [
+            "index",
+            "question",
+            "hint",
+            "A",
+            "B",
+            "C",
+            "D",
+            "answer",
+            "category",
+            "image",
+            "source",
+            "L2-category",
+            "comment",
+        ]
+    }
     for index, question, image, _ in mmbench_rows("dev"):
         for key, value in label_fields(question).items():
             rows[key].append(value)
@@ -114,20 +146,38 @@ def seed_dataset() -> Dataset:
     cmyk = encoded(photo(3, mode="CMYK"), "JPEG")
     shared = encoded(photo(4))
     frames = [encoded(photo(i)) for i in range(4)]
-    rows = [("img-1", "image", [cmyk]), ("img-2", "image", [shared]), ("img-2", "image", [shared]),
-            ("vid-1", "video", frames), ("vid-2", "video", frames[:3])]
+    rows = [
+        ("img-1", "image", [cmyk]),
+        ("img-2", "image", [shared]),
+        ("img-2", "image", [shared]),
+        ("vid-1", "video", frames),
+        ("vid-2", "video", frames[:3]),
+    ]
     return Dataset.from_dict(
         {
-            "answer": [f"{MARKER}-A"] * 5, "choice_a": [f"{MARKER} a"] * 5, "choice_b": [f"{MARKER} b"] * 5,
-            "data_id": [r[0] for r in rows], "data_type": [r[1] for r in rows],
-            "question": [f"{MARKER} q"] * 5, "question_id": [f"{MARKER}-{i}" for i in range(5)],
+            "answer": [f"{MARKER}-A"] * 5,
+            "choice_a": [f"{MARKER} a"] * 5,
+            "choice_b": [f"{MARKER} b"] * 5,
+            "data_id": [r[0] for r in rows],
+            "data_type": [r[1] for r in rows],
+            "question": [f"{MARKER} q"] * 5,
+            "question_id": [f"{MARKER}-{i}" for i in range(5)],
             "question_type_id": [1, 2, 1, 10, 11],
             "image": [[{"bytes": b, "path": None} for b in r[2]] for r in rows],
         },
-        features=Features({"answer": Value("string"), "choice_a": Value("string"), "choice_b": Value("string"),
-                           "data_id": Value("string"), "data_type": Value("string"), "question": Value("string"),
-                           "question_id": Value("string"), "question_type_id": Value("int64"),
-                           "image": List(Image())}),
+        features=Features(
+            {
+                "answer": Value("string"),
+                "choice_a": Value("string"),
+                "choice_b": Value("string"),
+                "data_id": Value("string"),
+                "data_type": Value("string"),
+                "question": Value("string"),
+                "question_id": Value("string"),
+                "question_type_id": Value("int64"),
+                "image": List(Image()),
+            }
+        ),
     )
 
 
@@ -139,8 +189,9 @@ def write_seed_parquet(root: Path):
 
 def write_seed_tsv(path: Path):
     cmyk = base64.b64encode(encoded(photo(3, mode="CMYK"), "JPEG")).decode()
-    records = [{"index": i, **label_fields(i), "image": image}
-               for i, image in enumerate([cmyk, b64(photo(4)), b64(photo(4))])]
+    records = [
+        {"index": i, **label_fields(i), "image": image} for i, image in enumerate([cmyk, b64(photo(4)), b64(photo(4))])
+    ]
     pd.DataFrame(records).to_csv(path, sep="\t", index=False)
     return path
 
@@ -183,8 +234,11 @@ def write_imagenet_tars(root: Path):
         with tarfile.open(root / f"imagenet-train-{shard:06d}.tar", "w") as archive:
             for synset, name, data in chunk:
                 key = name.rsplit(".", 1)[0]
-                for suffix, payload in [(".jpg", data), (".cls", b"0"), (".json", json.dumps({"synset": synset,
-                                                                                               "label": "tench"}).encode())]:
+                for suffix, payload in [
+                    (".jpg", data),
+                    (".cls", b"0"),
+                    (".json", json.dumps({"synset": synset, "label": "tench"}).encode()),
+                ]:
                     info = tarfile.TarInfo(key + suffix)
                     info.size = len(payload)
                     archive.addfile(info, io.BytesIO(payload))

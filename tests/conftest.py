@@ -10,11 +10,19 @@ from ssl4rl_data.hub_server import HubServer
 # The Hub is a local test server, started before huggingface_hub / datasets read HF_ENDPOINT at import:
 # nothing can reach the real Hub, and pushes and loads by repo id run end to end.
 HUB = HubServer().start()
-os.environ.update({
-    "HF_ENDPOINT": HUB.url, "HF_TOKEN": "test-token", "HF_HUB_DISABLE_XET": "1",
-    "HF_HOME": tempfile.mkdtemp(prefix="ssl4rl-hf-"), "HF_HUB_OFFLINE": "0", "HF_DATASETS_OFFLINE": "0",
-    "HF_HUB_DISABLE_TELEMETRY": "1", "HF_HUB_DISABLE_PROGRESS_BARS": "1", "NO_ALBUMENTATIONS_UPDATE": "1",
-})
+os.environ.update(
+    {
+        "HF_ENDPOINT": HUB.url,
+        "HF_TOKEN": "test-token",
+        "HF_HUB_DISABLE_XET": "1",
+        "HF_HOME": tempfile.mkdtemp(prefix="ssl4rl-hf-"),
+        "HF_HUB_OFFLINE": "0",
+        "HF_DATASETS_OFFLINE": "0",
+        "HF_HUB_DISABLE_TELEMETRY": "1",
+        "HF_HUB_DISABLE_PROGRESS_BARS": "1",
+        "NO_ALBUMENTATIONS_UPDATE": "1",
+    }
+)
 
 import numpy as np
 import pyarrow.parquet as pq
@@ -54,7 +62,9 @@ def read_rows(folder: Path) -> list[dict]:
 
 
 def decode_images(row: dict) -> list[np.ndarray]:
-    return [np.asarray(Image.open(io.BytesIO(image["bytes"])).convert("RGB"), dtype=np.float32) for image in row["images"]]
+    return [
+        np.asarray(Image.open(io.BytesIO(image["bytes"])).convert("RGB"), dtype=np.float32) for image in row["images"]
+    ]
 
 
 @pytest.fixture

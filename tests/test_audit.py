@@ -60,8 +60,13 @@ def test_clean_build_passes_strict_and_the_card_says_so(clean, task, tmp_path, r
     assert code == 0, err
     result = json.loads((tmp_path / "report" / "audit.json").read_text())
     labels = result["labels"]
-    print(task, {k: labels[k] for k in ("ok", "wrong", "unsure")}, "strongest blind:",
-          result["blind"]["top"][0]["feature"], round(result["blind"]["top"][0]["accuracy"], 3))
+    print(
+        task,
+        {k: labels[k] for k in ("ok", "wrong", "unsure")},
+        "strongest blind:",
+        result["blind"]["top"][0]["feature"],
+        round(result["blind"]["top"][0]["accuracy"], 3),
+    )
     assert result["passed"] and labels["wrong"] == 0 and labels["ok"] >= 0.9 * labels["rows"]
     assert not result["blind"]["shortcut"] and result["contamination"] is None
     written = {p.name for p in (tmp_path / "report").iterdir()}
@@ -79,6 +84,7 @@ def test_clean_build_passes_strict_and_the_card_says_so(clean, task, tmp_path, r
 def test_answer_in_byte_length_is_caught_and_named(clean, tmp_path, run_cli):
     """Trailing bytes after the second view's JPEG end, 40 KB per quarter turn (as if each angle were stored
     its own way): decoders ignore them, the pixels are unchanged, the length tells."""
+
     def pad(row):
         row["images"][1]["bytes"] += b"\0" * (int(row["answer"]) // 90 * 40_000)
 
@@ -95,6 +101,7 @@ def test_answer_in_byte_length_is_caught_and_named(clean, tmp_path, run_cli):
 
 def test_answer_in_image_size_is_caught_and_named(clean, tmp_path, run_cli):
     """The second view 16 px shorter per quarter turn: its shape tells the angle."""
+
     def shrink(row):
         view = Image.open(io.BytesIO(row["images"][1]["bytes"]))
         row["images"][1]["bytes"] = jpeg(view.crop((0, 0, view.width, view.height - 16 * (int(row["answer"]) // 90))))
@@ -165,8 +172,10 @@ def test_copies_of_benchmark_images_are_reported_exactly(mixed_folder, tmp_path,
     assert code == 1 and "overlap the images of MMBench" in err
     assert not entry["transductive"] and entry["failure"]
     assert entry["rows"] == ["folder:copy1.jpg", "folder:copy2.png"]
-    assert {(m["row"], m["image"]) for m in entry["matches"]} == {("folder:copy1.jpg", "mmbench:dev:1"),
-                                                                  ("folder:copy2.png", "mmbench:dev:2")}
+    assert {(m["row"], m["image"]) for m in entry["matches"]} == {
+        ("folder:copy1.jpg", "mmbench:dev:1"),
+        ("folder:copy2.png", "mmbench:dev:2"),
+    }
     assert "MMBench (4 images): 2 rows overlap" in (out / "README.md").read_text()
 
 
@@ -216,8 +225,9 @@ def test_calibrate_keeps_the_rows_in_the_band_as_a_new_version(tiny_model, datas
     A band around 0 keeps them all as a new version; a band above 0 keeps none (one-line error)."""
     rotation, _ = datasets_two_tasks
     common = ["--model", tiny_model, "--k", "2", "--max-new-tokens", "8", "--max-pixels", str(112 * 112)]
-    code, err = run_cli("calibrate", rotation, *common, "--keep", "0..0.5", "--out", tmp_path / "kept",
-                        "--report", tmp_path / "report")
+    code, err = run_cli(
+        "calibrate", rotation, *common, "--keep", "0..0.5", "--out", tmp_path / "kept", "--report", tmp_path / "report"
+    )
     assert code == 0, err
     rates = pq.read_table(tmp_path / "report" / "calibration.parquet").to_pylist()
     assert len(rates) == len(read_rows(rotation)) and all(r["pass_rate"] == 0 and r["zero_variance"] for r in rates)
@@ -229,7 +239,16 @@ def test_calibrate_keeps_the_rows_in_the_band_as_a_new_version(tiny_model, datas
     assert "Calibrated" in (tmp_path / "kept" / "README.md").read_text()
     assert [r["source_id"] for r in read_rows(tmp_path / "kept")] == [r["source_id"] for r in read_rows(rotation)]
     assert run_cli("push", tmp_path / "kept", "me/calibrated")[0] == 0  # its manifest matches its files
-    code, err = run_cli("calibrate", rotation, *common, "--keep", "0.5..1", "--out", tmp_path / "none",
-                        "--report", tmp_path / "report2")
+    code, err = run_cli(
+        "calibrate",
+        rotation,
+        *common,
+        "--keep",
+        "0.5..1",
+        "--out",
+        tmp_path / "none",
+        "--report",
+        tmp_path / "report2",
+    )
     assert code == 1 and "no row has a pass rate" in err and not (tmp_path / "none").exists()
     assert run_cli("calibrate", rotation, *common, "--keep", "0.9..0.1", "--out", tmp_path / "x")[0] == 1

@@ -45,8 +45,9 @@ def test_rotation_labels_hold_after_jpeg(tmp_path, run_cli, gradient_folder):
 
 
 def test_jigsaw_labels_hold_after_jpeg(tmp_path, run_cli, gradient_folder):
-    code, _ = run_cli("build", "jigsaw", "--grid", "2x3", "--source", f"folder:{gradient_folder}",
-                      "--out", tmp_path / "d", "-q")
+    code, _ = run_cli(
+        "build", "jigsaw", "--grid", "2x3", "--source", f"folder:{gradient_folder}", "--out", tmp_path / "d", "-q"
+    )
     assert code == 0
     for row in read_rows(tmp_path / "d"):
         tiles = decode_images(row)
@@ -57,8 +58,9 @@ def test_jigsaw_labels_hold_after_jpeg(tmp_path, run_cli, gradient_folder):
 
 
 def test_position_labels_hold_after_jpeg(tmp_path, run_cli, gradient_folder):
-    code, _ = run_cli("build", "position", "--source", f"folder:{gradient_folder}", "--seed", "3",
-                      "--out", tmp_path / "d", "-q")
+    code, _ = run_cli(
+        "build", "position", "--source", f"folder:{gradient_folder}", "--seed", "3", "--out", tmp_path / "d", "-q"
+    )
     assert code == 0
     for row in read_rows(tmp_path / "d"):
         full, crop = decode_images(row)
@@ -76,8 +78,9 @@ def test_contrastive_negatives_pair_different_content(tmp_path, run_cli):
         stripes(320, vertical=index % 2 == 0, period=period).save(folder / f"s{index}.png")
     stripes(320, vertical=True, period=8).save(folder / "s0_again.bmp")  # same pixels, other file and format
     (folder / "s1_copy.png").write_bytes((folder / "s1.png").read_bytes())  # same bytes
-    code, err = run_cli("build", "contrastive", "--source", f"folder:{folder}", "--out", tmp_path / "d",
-                        "--seed", "5", "-q")
+    code, err = run_cli(
+        "build", "contrastive", "--source", f"folder:{folder}", "--out", tmp_path / "d", "--seed", "5", "-q"
+    )
     assert code == 0
     rows = read_rows(tmp_path / "d")
     assert "duplicate images dropped: 1" in err
@@ -96,8 +99,9 @@ def test_contrastive_negatives_pair_different_content(tmp_path, run_cli):
 def test_same_command_same_bytes_whatever_num_proc(tmp_path, run_cli, photo_folder, task):
     outputs = []
     for name, procs in [("a", 1), ("b", 2), ("c", 1)]:
-        code, _ = run_cli("build", task, "--source", f"folder:{photo_folder}", "--num-proc", procs,
-                          "--out", tmp_path / name, "-q")
+        code, _ = run_cli(
+            "build", task, "--source", f"folder:{photo_folder}", "--num-proc", procs, "--out", tmp_path / name, "-q"
+        )
         assert code == 0
         files = sorted((tmp_path / name / "data").glob("*.parquet"))
         assert len(files) == 3  # 72 images in shards of 32: work for both processes
@@ -109,7 +113,17 @@ def test_same_command_same_bytes_whatever_num_proc(tmp_path, run_cli, photo_fold
 def test_different_seed_gives_different_answers(tmp_path, run_cli, photo_folder):
     answers = []
     for seed in (0, 1):
-        run_cli("build", "jigsaw", "--source", f"folder:{photo_folder}", "--seed", seed, "--out", tmp_path / str(seed), "-q")
+        run_cli(
+            "build",
+            "jigsaw",
+            "--source",
+            f"folder:{photo_folder}",
+            "--seed",
+            seed,
+            "--out",
+            tmp_path / str(seed),
+            "-q",
+        )
         answers.append([r["answer"] for r in read_rows(tmp_path / str(seed))])
     assert len(answers[0]) == len(answers[1]) > 50
     assert sum(a != b for a, b in zip(*answers)) > len(answers[0]) // 2
@@ -219,15 +233,23 @@ def test_existing_output_is_kept_without_overwrite(tmp_path, run_cli):
     assert code == 0 and not (tmp_path / "d" / "keep.txt").exists() and read_rows(tmp_path / "d")
 
 
-@pytest.mark.parametrize("program", [[str(Path(sys.executable).parent / "ssl4rl-data")],
-                                     [sys.executable, "-m", "ssl4rl_data.cli"]], ids=["console script", "module"])
+@pytest.mark.parametrize(
+    "program",
+    [[str(Path(sys.executable).parent / "ssl4rl-data")], [sys.executable, "-m", "ssl4rl_data.cli"]],
+    ids=["console script", "module"],
+)
 def test_console_script_builds_the_default_source_and_records_its_command(tmp_path, program):
-    result = subprocess.run([*program, "build", "rotation", "--out", "d"], capture_output=True, text=True, check=False,
-                            cwd=tmp_path)
+    result = subprocess.run(
+        [*program, "build", "rotation", "--out", "d"], capture_output=True, text=True, check=False, cwd=tmp_path
+    )
     assert result.returncode == 0, result.stderr
     assert "wrote 12 rows" in result.stderr
     assert len(read_rows(tmp_path / "d")) == 12
-    recorded = "ssl4rl-data build rotation --out d" if len(program) == 1 else "python -m ssl4rl_data.cli build rotation --out d"
+    recorded = (
+        "ssl4rl-data build rotation --out d"
+        if len(program) == 1
+        else "python -m ssl4rl_data.cli build rotation --out d"
+    )
     assert f"command: {recorded}" in (tmp_path / "d" / "README.md").read_text()
 
 

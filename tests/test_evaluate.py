@@ -7,18 +7,28 @@ import benchmark_files as bf
 import pytest
 from PIL import Image
 
-ROOT = Path(__file__).resolve().parents[1]
 from ssl4rl_train import evaluate
 from ssl4rl_train.eval_data import extract_choice, read_mmbench
 from ssl4rl_train.eval_imagenet import read_imagenet
+
+ROOT = Path(__file__).resolve().parents[1]
 
 OPTIONS = {"A": "a cat", "B": "a dog", "C": "a bird", "D": "a fish"}
 
 
 def mmbench_record(group, copy, answer, output, category):
-    return {"benchmark": "mmbench", "id": str(group + copy * 1_000_000), "group": str(group), "category": category,
-            "question": "What is it?", "options": OPTIONS, "answer": answer, "task": None, "output": output,
-            "extracted": None}
+    return {
+        "benchmark": "mmbench",
+        "id": str(group + copy * 1_000_000),
+        "group": str(group),
+        "category": category,
+        "question": "What is it?",
+        "options": OPTIONS,
+        "answer": answer,
+        "task": None,
+        "output": output,
+        "extracted": None,
+    }
 
 
 GOLDEN = [
@@ -34,16 +44,66 @@ GOLDEN = [
     # question 4: unparseable, counted as wrong and unmatched
     mmbench_record(4, 0, "A", "I cannot tell.", "cat-2"),
     mmbench_record(4, 1, "B", "", "cat-2"),
-    {"benchmark": "seedbench", "id": "s1", "group": "s1", "category": "1", "question": "q", "options": OPTIONS,
-     "answer": "A", "task": None, "output": "<answer>A</answer>", "extracted": None},
-    {"benchmark": "seedbench", "id": "s2", "group": "s2", "category": "1", "question": "q", "options": OPTIONS,
-     "answer": "B", "task": None, "output": "B", "extracted": None},
-    {"benchmark": "seedbench", "id": "s3", "group": "s3", "category": "2", "question": "q", "options": OPTIONS,
-     "answer": "C", "task": None, "output": "D", "extracted": None},
-    {"benchmark": "ssl", "id": "r", "group": "r", "category": "rotation", "question": "q", "options": {},
-     "answer": "90", "task": "rotation", "output": "<answer>90</answer>", "extracted": None},
-    {"benchmark": "ssl", "id": "j", "group": "j", "category": "jigsaw", "question": "q", "options": {},
-     "answer": "2,4,1,3", "task": "jigsaw", "output": "<answer>2,4,3,1</answer>", "extracted": None},
+    {
+        "benchmark": "seedbench",
+        "id": "s1",
+        "group": "s1",
+        "category": "1",
+        "question": "q",
+        "options": OPTIONS,
+        "answer": "A",
+        "task": None,
+        "output": "<answer>A</answer>",
+        "extracted": None,
+    },
+    {
+        "benchmark": "seedbench",
+        "id": "s2",
+        "group": "s2",
+        "category": "1",
+        "question": "q",
+        "options": OPTIONS,
+        "answer": "B",
+        "task": None,
+        "output": "B",
+        "extracted": None,
+    },
+    {
+        "benchmark": "seedbench",
+        "id": "s3",
+        "group": "s3",
+        "category": "2",
+        "question": "q",
+        "options": OPTIONS,
+        "answer": "C",
+        "task": None,
+        "output": "D",
+        "extracted": None,
+    },
+    {
+        "benchmark": "ssl",
+        "id": "r",
+        "group": "r",
+        "category": "rotation",
+        "question": "q",
+        "options": {},
+        "answer": "90",
+        "task": "rotation",
+        "output": "<answer>90</answer>",
+        "extracted": None,
+    },
+    {
+        "benchmark": "ssl",
+        "id": "j",
+        "group": "j",
+        "category": "jigsaw",
+        "question": "q",
+        "options": {},
+        "answer": "2,4,1,3",
+        "task": "jigsaw",
+        "output": "<answer>2,4,3,1</answer>",
+        "extracted": None,
+    },
 ]
 
 
@@ -60,8 +120,10 @@ def test_golden_predictions_give_exact_scores(tmp_path, capsys):
     assert mmbench["circular_accuracy"] == 2 / 4
     assert mmbench["accuracy"] == 5 / 8
     assert (mmbench["questions"], mmbench["rows"], mmbench["unmatched"]) == (4, 8, 2)
-    assert mmbench["categories"] == {"cat-1": {"accuracy": 0.5, "questions": 2},
-                                     "cat-2": {"accuracy": 0.5, "questions": 2}}
+    assert mmbench["categories"] == {
+        "cat-1": {"accuracy": 0.5, "questions": 2},
+        "cat-2": {"accuracy": 0.5, "questions": 2},
+    }
     assert scores["seedbench"]["accuracy"] == 2 / 3 and "circular_accuracy" not in scores["seedbench"]
     assert scores["ssl"]["accuracy"] == 0.75
     assert scores["ssl"]["categories"]["jigsaw"]["accuracy"] == 0.5
@@ -75,8 +137,13 @@ def test_compare_writes_a_table_and_a_chart(tmp_path):
     better = [dict(r) for r in GOLDEN]
     better[3]["output"] = "D"  # question 2 now fully right
     evaluate.main(["--predictions", str(base), "--out", str(tmp_path / "base")])
-    evaluate.main(["--predictions", str(write_predictions(tmp_path / "b.jsonl", better)), "--out", str(tmp_path / "trained")])
-    assert evaluate.main(["--compare", str(tmp_path / "base"), str(tmp_path / "trained"), "--out", str(tmp_path / "cmp")]) == 0
+    evaluate.main(
+        ["--predictions", str(write_predictions(tmp_path / "b.jsonl", better)), "--out", str(tmp_path / "trained")]
+    )
+    assert (
+        evaluate.main(["--compare", str(tmp_path / "base"), str(tmp_path / "trained"), "--out", str(tmp_path / "cmp")])
+        == 0
+    )
     report = (tmp_path / "cmp" / "report.md").read_text()
     assert "| mmbench | **overall** | 50.0 | 75.0 | +25.0 |" in report
     assert "| mmbench | cat-1 | 50.0 | 100.0 | +50.0 |" in report
@@ -85,10 +152,20 @@ def test_compare_writes_a_table_and_a_chart(tmp_path):
     assert chart.width > 500 and chart.height > 22 * 5
 
 
-@pytest.mark.parametrize("output,expected", [
-    ("<answer>C</answer>", "C"), ("C", "C"), ("(B) a dog", "B"), ("Answer: D", "D"), ("a fish, clearly", "D"),
-    ("a cat or a dog", None), ("E", None), ("<answer>maybe</answer>", None), ("", None),
-])
+@pytest.mark.parametrize(
+    "output,expected",
+    [
+        ("<answer>C</answer>", "C"),
+        ("C", "C"),
+        ("(B) a dog", "B"),
+        ("Answer: D", "D"),
+        ("a fish, clearly", "D"),
+        ("a cat or a dog", None),
+        ("E", None),
+        ("<answer>maybe</answer>", None),
+        ("", None),
+    ],
+)
 def test_extraction_rules(output, expected):
     assert extract_choice(output, OPTIONS) == expected
 
@@ -117,8 +194,10 @@ def test_imagenet_distractors_are_deterministic_near_classes(tmp_path):
         true_index = int(true.split()[1])
         assert all(abs(int(name.split()[1]) - true_index) <= 10 for name in item.options.values())
     assert len({item.answer for item in first}) > 1  # the true class is not always in the same place
-    assert read_imagenet(root, classes, distractors=3, seed=1)[0].options != first[0].options or \
-        read_imagenet(root, classes, distractors=3, seed=1)[1].options != first[1].options
+    assert (
+        read_imagenet(root, classes, distractors=3, seed=1)[0].options != first[0].options
+        or read_imagenet(root, classes, distractors=3, seed=1)[1].options != first[1].options
+    )
 
 
 def test_tiny_model_end_to_end(tmp_path, run_cli):
@@ -129,13 +208,31 @@ def test_tiny_model_end_to_end(tmp_path, run_cli):
     seed = bf.write_seed_parquet(tmp_path / "seed")
     imagenet = bf.write_imagenet_parquet(tmp_path / "imagenet")
     assert run_cli("build", "rotation", "--limit", "3", "--out", tmp_path / "ssl", "-q")[0] == 0
-    args = ["--model", str(model), "--out", str(tmp_path / "eval"), "--max-new-tokens", "4", "--batch-size", "4",
-            "--max-pixels", "12544",
-            "--benchmark", f"mmbench:{mmbench}", "--benchmark", f"seedbench:{seed}",
-            "--benchmark", f"imagenet:{imagenet}", "--benchmark", f"ssl:{tmp_path / 'ssl'}"]
+    args = [
+        "--model",
+        str(model),
+        "--out",
+        str(tmp_path / "eval"),
+        "--max-new-tokens",
+        "4",
+        "--batch-size",
+        "4",
+        "--max-pixels",
+        "12544",
+        "--benchmark",
+        f"mmbench:{mmbench}",
+        "--benchmark",
+        f"seedbench:{seed}",
+        "--benchmark",
+        f"imagenet:{imagenet}",
+        "--benchmark",
+        f"ssl:{tmp_path / 'ssl'}",
+    ]
     assert evaluate.main(args) == 0
     records = [json.loads(line) for line in (tmp_path / "eval" / "predictions.jsonl").read_text().splitlines()]
-    counts = {name: sum(r["benchmark"] == name for r in records) for name in ("mmbench", "seedbench", "imagenet", "ssl")}
+    counts = {
+        name: sum(r["benchmark"] == name for r in records) for name in ("mmbench", "seedbench", "imagenet", "ssl")
+    }
     assert counts == {"mmbench": 12, "seedbench": 3, "imagenet": 5, "ssl": 3}
     assert all(isinstance(r["output"], str) for r in records)
     scores = json.loads((tmp_path / "eval" / "scores.json").read_text())
@@ -153,14 +250,23 @@ def test_mistakes_get_one_line(tmp_path, capsys):
 
 # --- parity with VLMEvalKit's Qwen2.5-VL setup --------------------------------------------------------
 
+
 def test_prompt_layout_is_vlmevalkits_and_paper_changes_only_the_instruction():
     from ssl4rl_train.eval_data import PAPER_INSTRUCTION, Item, multiple_choice_prompt
 
-    item = Item(benchmark="mmbench", id="1", answer="A", hint="It is outdoors.", question="What is it?",
-                options={"A": "a cat", "B": "a dog"})
+    item = Item(
+        benchmark="mmbench",
+        id="1",
+        answer="A",
+        hint="It is outdoors.",
+        question="What is it?",
+        options={"A": "a cat", "B": "a dog"},
+    )
     plain = multiple_choice_prompt(item, "plain")
-    assert plain == ("Hint: It is outdoors.\nQuestion: What is it?\nOptions:\nA. a cat\nB. a dog\n"
-                     "Please select the correct answer from the options above.")
+    assert plain == (
+        "Hint: It is outdoors.\nQuestion: What is it?\nOptions:\nA. a cat\nB. a dog\n"
+        "Please select the correct answer from the options above."
+    )
     paper = multiple_choice_prompt(item, "paper")
     assert paper.splitlines()[:-1] == plain.splitlines()[:-1] and paper.splitlines()[-1] == PAPER_INSTRUCTION
     item.hint = ""
@@ -197,26 +303,69 @@ def test_parity_settings_are_used_and_recorded(tmp_path, tiny_model, captured_ge
     import transformers.generation.logits_process as processors
 
     penalties, warpers = [], []
-    for name, found in (("RepetitionPenaltyLogitsProcessor", penalties), ("TemperatureLogitsWarper", warpers),
-                        ("TopPLogitsWarper", warpers)):
+    for name, found in (
+        ("RepetitionPenaltyLogitsProcessor", penalties),
+        ("TemperatureLogitsWarper", warpers),
+        ("TopPLogitsWarper", warpers),
+    ):
         cls = getattr(processors, name)
-        monkeypatch.setattr(cls, "__init__", lambda self, *a, _init=cls.__init__, _found=found, **k: (
-            _found.append(a), _init(self, *a, **k))[1])
+        monkeypatch.setattr(
+            cls,
+            "__init__",
+            lambda self, *a, _init=cls.__init__, _found=found, **k: (_found.append(a), _init(self, *a, **k))[1],
+        )
 
     model = Path(shutil.copytree(tiny_model, tmp_path / "model"))
     qwen_like_generation_config(model)
     mmbench = bf.write_mmbench_tsv(tmp_path / "MMBench_DEV_EN.tsv")
     out = tmp_path / "eval"
-    assert evaluate.main(["--model", str(model), "--out", str(out), "--max-new-tokens", "6", "--limit", "3",
-                          "--benchmark", f"mmbench:{mmbench}"]) == 0
+    assert (
+        evaluate.main(
+            [
+                "--model",
+                str(model),
+                "--out",
+                str(out),
+                "--max-new-tokens",
+                "6",
+                "--limit",
+                "3",
+                "--benchmark",
+                f"mmbench:{mmbench}",
+            ]
+        )
+        == 0
+    )
     settings = json.loads((out / "scores.json").read_text())["settings"]
-    assert {k: settings[k] for k in ("prompt", "min_pixels", "max_pixels", "max_new_tokens", "do_sample",
-                                     "repetition_penalty", "stop", "backend")} == {
-        "prompt": "paper", "min_pixels": 1280 * 28 * 28, "max_pixels": 16384 * 28 * 28, "max_new_tokens": 6,
-        "do_sample": False, "repetition_penalty": 1.0, "stop": ["</answer>", "EOS"], "backend": "transformers"}
+    assert {
+        k: settings[k]
+        for k in (
+            "prompt",
+            "min_pixels",
+            "max_pixels",
+            "max_new_tokens",
+            "do_sample",
+            "repetition_penalty",
+            "stop",
+            "backend",
+        )
+    } == {
+        "prompt": "paper",
+        "min_pixels": 1280 * 28 * 28,
+        "max_pixels": 16384 * 28 * 28,
+        "max_new_tokens": 6,
+        "do_sample": False,
+        "repetition_penalty": 1.0,
+        "stop": ["</answer>", "EOS"],
+        "backend": "transformers",
+    }
     config = captured_generate[0]["generation_config"]
-    assert (config.do_sample, config.repetition_penalty, config.max_new_tokens, config.stop_strings) == \
-        (False, 1.0, 6, ["</answer>"])
+    assert (config.do_sample, config.repetition_penalty, config.max_new_tokens, config.stop_strings) == (
+        False,
+        1.0,
+        6,
+        ["</answer>"],
+    )
     grid = captured_generate[0]["image_grid_thw"]  # 240x180 photos are enlarged to at least 1280 visual tokens
     assert all(int(t * h * w) // 4 >= 1280 for t, h, w in grid.tolist())
     records = [json.loads(line) for line in (out / "predictions.jsonl").read_text().splitlines()]
@@ -228,6 +377,7 @@ def test_parity_settings_are_used_and_recorded(tmp_path, tiny_model, captured_ge
 
 
 # --- one reader per benchmark ------------------------------------------------------------------------
+
 
 def reversed_tsv(source: Path, target: Path) -> Path:
     """The same TSV with its rows in reverse order: every image reference now names a later row."""
@@ -268,6 +418,7 @@ def test_mmbench_evaluator_and_builder_share_the_reader(tmp_path, order):
 
 def test_seedbench_tsv_references_are_resolved_by_both_uses(tmp_path):
     import pandas as pd
+
     from ssl4rl_train.eval_data import read_seedbench
 
     tsv = bf.write_seed_tsv(tmp_path / "SEEDBench_IMG.tsv")
@@ -298,6 +449,7 @@ def test_imagenet_options_are_distinct_class_names(tmp_path):
 
 # --- scoring by name, comparison, submission, mistakes -----------------------------------------------
 
+
 def test_several_ssl_datasets_are_scored_separately(tmp_path, datasets_two_tasks):
     import argparse
 
@@ -305,8 +457,10 @@ def test_several_ssl_datasets_are_scored_separately(tmp_path, datasets_two_tasks
     args = argparse.Namespace(limit=None, prompt="paper", imagenet_classes=None, imagenet_distractors=3, seed=0)
     items = evaluate.load_items([f"ssl:{rotation}", f"ssl:{jigsaw}", f"ssl:{rotation}"], args)
     assert [i.name for i in items][::6] == ["ssl:rotation", "ssl:jigsaw", "ssl:rotation#2"]
-    records = [{**item.record(), "output": f"<answer>{item.answer}</answer>" if item.name != "ssl:jigsaw" else ""}
-               for item in items]
+    records = [
+        {**item.record(), "output": f"<answer>{item.answer}</answer>" if item.name != "ssl:jigsaw" else ""}
+        for item in items
+    ]
     scores = evaluate.score_predictions(records)
     assert set(scores) == {"ssl:rotation", "ssl:jigsaw", "ssl:rotation#2"}
     assert scores["ssl:rotation"]["rows"] == 6 and scores["ssl:rotation"]["accuracy"] == 1.0
@@ -338,8 +492,12 @@ def test_compare_keeps_settings_names_runs_and_refuses_different_settings(tmp_pa
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "prompt: base=paper, plain=plain" in err and "--allow-different-settings" in err
     assert not (tmp_path / "no" / "report.md").exists()
-    assert evaluate.main(["--compare", str(base), str(plain), "--out", str(tmp_path / "yes"),
-                          "--allow-different-settings"]) == 0
+    assert (
+        evaluate.main(
+            ["--compare", str(base), str(plain), "--out", str(tmp_path / "yes"), "--allow-different-settings"]
+        )
+        == 0
+    )
     assert "| prompt (differs) | paper | plain |" in (tmp_path / "yes" / "report.md").read_text()
 
 
@@ -356,7 +514,7 @@ def test_mmbench_test_split_writes_the_submission_file(tmp_path):
     assert [row.split("\t")[-1] for row in rows[1:4]] == ["A", "B", "C"]
     with zipfile.ZipFile(tmp_path / "out" / "mmbench_submission.xlsx") as archive:
         sheet = archive.read("xl/worksheets/sheet1.xml").decode()
-    assert sheet.count("<row ") == 9 and "<t xml:space=\"preserve\">prediction</t>" in sheet
+    assert sheet.count("<row ") == 9 and '<t xml:space="preserve">prediction</t>' in sheet
 
 
 def test_a_missing_model_folder_is_one_line_without_the_hub(tmp_path, capsys, monkeypatch):
@@ -396,8 +554,21 @@ def test_vllm_backend_without_vllm_is_one_line(tmp_path, tiny_model, capsys):
     if importlib.util.find_spec("vllm") is not None:
         pytest.skip("vLLM is installed here")
     tsv = bf.write_mmbench_tsv(tmp_path / "MMBench_DEV_EN.tsv")
-    assert evaluate.main(["--model", str(tiny_model), "--benchmark", f"mmbench:{tsv}", "--backend", "vllm",
-                          "--out", str(tmp_path / "o")]) == 2
+    assert (
+        evaluate.main(
+            [
+                "--model",
+                str(tiny_model),
+                "--benchmark",
+                f"mmbench:{tsv}",
+                "--backend",
+                "vllm",
+                "--out",
+                str(tmp_path / "o"),
+            ]
+        )
+        == 2
+    )
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "vLLM is not installed" in err
 
@@ -407,12 +578,25 @@ def test_a_benchmark_is_one_registered_class(monkeypatch):
     from ssl4rl_train.scoring import score_predictions
 
     assert list(evals.benchmarks()) == ["imagenet", "mmbench", "seedbench", "ssl"]
-    monkeypatch.setitem(evals._BENCHMARKS, "echo", type("Echo", (), {
-        "kind": "echo",
-        "extract": staticmethod(lambda output, record: output.strip()),
-        "score": staticmethod(lambda rows: {"accuracy": sum(r["extracted"] == r["answer"] for r in rows) / len(rows)}),
-    }))
-    records = [{"benchmark": "echo", "output": " yes ", "answer": "yes"}, {"benchmark": "echo", "output": "no", "answer": "yes"}]
+    monkeypatch.setitem(
+        evals._BENCHMARKS,
+        "echo",
+        type(
+            "Echo",
+            (),
+            {
+                "kind": "echo",
+                "extract": staticmethod(lambda output, record: output.strip()),
+                "score": staticmethod(
+                    lambda rows: {"accuracy": sum(r["extracted"] == r["answer"] for r in rows) / len(rows)}
+                ),
+            },
+        ),
+    )
+    records = [
+        {"benchmark": "echo", "output": " yes ", "answer": "yes"},
+        {"benchmark": "echo", "output": "no", "answer": "yes"},
+    ]
     assert score_predictions(records) == {"echo": {"accuracy": 0.5}}
     with pytest.raises(ValueError, match="unknown kind 'nope'; use echo, imagenet, mmbench, seedbench, ssl"):
         evaluate.check_specs(["nope:x"])

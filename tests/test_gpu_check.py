@@ -12,8 +12,19 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 from train_step import Arch, arch_from_config, old_logps_computed, rollout_flops  # noqa: E402
 
 # Round numbers, so every term can be checked by hand.
-ARCH = Arch(text_matmul=100, lm_head=10, text_layers=2, text_attn_width=3, patch_matmul=5, merger_matmul=7, merge=4,
-            vision_full_layers=1, vision_window_layers=2, vision_window_patches=4, vision_attn_width=2)
+ARCH = Arch(
+    text_matmul=100,
+    lm_head=10,
+    text_layers=2,
+    text_attn_width=3,
+    patch_matmul=5,
+    merger_matmul=7,
+    merge=4,
+    vision_full_layers=1,
+    vision_window_layers=2,
+    vision_window_patches=4,
+    vision_attn_width=2,
+)
 
 
 def test_rollout_flops_match_a_hand_computation():
@@ -31,8 +42,14 @@ def test_rollout_flops_match_a_hand_computation():
     assert (vision, prefill, decode, scored) == (1132, 1896, 316, 2532)
 
     flops = rollout_flops(ARCH, 3, 2, [8])
-    assert flops == {"rollout_prefill": 1896, "rollout_decode": 316, "old_logps": 0, "reference": 0,
-                     "train": 3 * 2532, "total": 1896 + 316 + 3 * 2532}
+    assert flops == {
+        "rollout_prefill": 1896,
+        "rollout_decode": 316,
+        "old_logps": 0,
+        "reference": 0,
+        "train": 3 * 2532,
+        "total": 1896 + 316 + 3 * 2532,
+    }
     both = rollout_flops(ARCH, 3, 2, [8], old_logps=True, reference=True, prefill_shared_by=2)
     assert both["old_logps"] == both["reference"] == 2532
     assert both["rollout_prefill"] == 1896 / 2  # a prefix cache shares one prompt's prefill between 2 rollouts
@@ -49,8 +66,9 @@ def test_rollout_flops_count_vision_per_patch_and_per_image():
 
 def test_arch_counts_the_models_own_weights(tmp_path):
     import torch
-    from ssl4rl_train.synthetic_qwen import build_synthetic_qwen
     from transformers import Qwen2_5_VLForConditionalGeneration
+
+    from ssl4rl_train.synthetic_qwen import build_synthetic_qwen
 
     for size in ("tiny", "3b"):
         _, config = build_synthetic_qwen(tmp_path / size, size, save_weights=False)
@@ -63,7 +81,12 @@ def test_arch_counts_the_models_own_weights(tmp_path):
         assert arch.patch_matmul == sum(n for k, n in matrices.items() if "visual" in k and "merger" not in k)
         assert arch.lm_head == config.text_config.vocab_size * config.text_config.hidden_size
     assert sum(p.numel() for p in model.parameters()) == 3_754_622_976  # Qwen2.5-VL-3B-Instruct
-    assert (arch.vision_full_layers, arch.vision_window_layers, arch.vision_window_patches, arch.merge) == (4, 28, 64, 4)
+    assert (arch.vision_full_layers, arch.vision_window_layers, arch.vision_window_patches, arch.merge) == (
+        4,
+        28,
+        64,
+        4,
+    )
 
 
 def test_old_logps_pass_follows_trl():
@@ -82,12 +105,22 @@ def number(pattern, text):
 
 
 def test_cpu_mode_runs_every_stage_and_prints_the_summary(tmp_path):
-    env = {**os.environ, "PYTHON": sys.executable, "OUT": str(tmp_path / "out"), "GPU_CHECK_WORK": str(tmp_path / "work")}
-    result = subprocess.run(["bash", str(ROOT / "benchmarks" / "gpu_check.sh"), "--cpu"], capture_output=True, text=True,
-                            env=env, timeout=600)
+    env = {
+        **os.environ,
+        "PYTHON": sys.executable,
+        "OUT": str(tmp_path / "out"),
+        "GPU_CHECK_WORK": str(tmp_path / "work"),
+    }
+    result = subprocess.run(
+        ["bash", str(ROOT / "benchmarks" / "gpu_check.sh"), "--cpu"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+    )
     output = result.stdout + result.stderr
     assert result.returncode == 0, output[-4000:]
-    summary = output[output.index("ssl4rl GPU check (cpu): summary"):]
+    summary = output[output.index("ssl4rl GPU check (cpu): summary") :]
     for stage in ("data", "model", "train", "eval"):
         assert re.search(rf"\b{stage} ok\b", summary), summary
     assert "install" not in summary.splitlines()[1]  # --cpu uses the current python, installs nothing

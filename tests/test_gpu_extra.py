@@ -27,20 +27,43 @@ except ModuleNotFoundError:  # Python 3.10
 
 ROOT = Path(__file__).resolve().parents[1]
 
-PROVEN = {"vllm": "0.30.0", "deepspeed": "0.19.8", "numpy": "2.3.5", "torch": "2.13.0", "transformers": "5.23.0",
-          "trl": "1.16.0", "accelerate": "1.15.0", "peft": "0.21.2"}
+PROVEN = {
+    "vllm": "0.30.0",
+    "deepspeed": "0.19.8",
+    "numpy": "2.3.5",
+    "torch": "2.13.0",
+    "transformers": "5.23.0",
+    "trl": "1.16.0",
+    "accelerate": "1.15.0",
+    "peft": "0.21.2",
+}
 
 # Requirements on packages that constraints.txt pins, as vllm 0.30.0, deepspeed 0.19.8 and their dependencies
 # declare them (metadata in the resolver's report; markers evaluated for Linux, Python 3.11).
 DECLARED = [
     "torch==2.13.0",  # vllm (exact), torchvision 0.28.0
-    "transformers>=5.10.4", "huggingface-hub>=1.31.0", "tokenizers>=0.21.1", "opencv-python-headless>=4.13.0",
-    "pydantic>=2.12.0", "safetensors>=0.6.2", "filelock>=3.16.1", "typing-extensions>=4.14,<5",  # vllm, openai
+    "transformers>=5.10.4",
+    "huggingface-hub>=1.31.0",
+    "tokenizers>=0.21.1",
+    "opencv-python-headless>=4.13.0",
+    "pydantic>=2.12.0",
+    "safetensors>=0.6.2",
+    "filelock>=3.16.1",
+    "typing-extensions>=4.14,<5",  # vllm, openai
     "numpy>=1.25,<2.4",  # mistral-common on Python <= 3.12; numba: <2.5
-    "pillow>=10.3.0", "pydantic<3.0",  # mistral-common
+    "pillow>=10.3.0",
+    "pydantic<3.0",  # mistral-common
     "packaging>=24.2",  # flashinfer-python
-    "anyio>=4.10.0,<5", "httpx2>=2.12.0,<3", "click>=8.1.7", "rich>=13.7.1", "typer>=0.26.1", "h11>=0.16",
-    "typing-inspection>=0.4.2", "annotated-doc>=0.0.2", "idna>=2.5,<4", "tqdm>=4.62.3",
+    "anyio>=4.10.0,<5",
+    "httpx2>=2.12.0,<3",
+    "click>=8.1.7",
+    "rich>=13.7.1",
+    "typer>=0.26.1",
+    "h11>=0.16",
+    "typing-inspection>=0.4.2",
+    "annotated-doc>=0.0.2",
+    "idna>=2.5,<4",
+    "tqdm>=4.62.3",
 ]
 
 
@@ -89,5 +112,6 @@ def test_constraints_satisfy_what_the_gpu_packages_declare():
         requirement = Requirement(text)
         name = canonicalize_name(requirement.name)
         assert name in pins, f"{name} is no longer pinned in constraints.txt"
-        assert requirement.specifier.contains(pins[name], prereleases=True), \
+        assert requirement.specifier.contains(pins[name], prereleases=True), (
             f"constraints.txt pins {name}=={pins[name]}; the gpu extra needs {requirement.specifier}"
+        )

@@ -30,12 +30,19 @@ def one_line(code, err):
 
 def cli_process(*args, timeout=60, memory=2 << 30):
     """`ssl4rl-data ARGS` in a fresh process with a wall-clock and address-space limit."""
+
     def limit():
         resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
 
     try:
-        done = subprocess.run([str(Path(sys.executable).parent / "ssl4rl-data"), *map(str, args)], capture_output=True,
-                              text=True, timeout=timeout, preexec_fn=limit, cwd=ROOT)
+        done = subprocess.run(
+            [str(Path(sys.executable).parent / "ssl4rl-data"), *map(str, args)],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            preexec_fn=limit,
+            cwd=ROOT,
+        )
     except subprocess.TimeoutExpired:
         pytest.fail(f"ssl4rl-data {' '.join(map(str, args))} did not finish in {timeout} s")
     return done.returncode, done.stderr
@@ -65,8 +72,9 @@ def two_photos(tmp_path):
 
 def test_fifo_in_a_folder_is_skipped_not_waited_on(tmp_path, two_photos):
     os.mkfifo(two_photos / "x.jpg")
-    code, err = cli_process("build", "rotation", "--source", f"folder:{two_photos}", "--out", tmp_path / "d", "-q",
-                            timeout=60)
+    code, err = cli_process(
+        "build", "rotation", "--source", f"folder:{two_photos}", "--out", tmp_path / "d", "-q", timeout=60
+    )
     assert code == 0, err
     assert "not-a-file 1" in err
     assert card(tmp_path / "d")["skipped"]["not-a-file"] == 1 and len(read_rows(tmp_path / "d")) == 2
@@ -74,8 +82,17 @@ def test_fifo_in_a_folder_is_skipped_not_waited_on(tmp_path, two_photos):
 
 def test_symlink_to_dev_zero_is_skipped_with_bounded_memory(tmp_path, two_photos):
     (two_photos / "z.jpg").symlink_to("/dev/zero")
-    code, err = cli_process("build", "rotation", "--source", f"folder:{two_photos}", "--out", tmp_path / "d", "-q",
-                            timeout=60, memory=3 << 30)
+    code, err = cli_process(
+        "build",
+        "rotation",
+        "--source",
+        f"folder:{two_photos}",
+        "--out",
+        tmp_path / "d",
+        "-q",
+        timeout=60,
+        memory=3 << 30,
+    )
     assert code == 0, err
     assert card(tmp_path / "d")["skipped"]["not-a-file"] == 1
 
@@ -83,12 +100,22 @@ def test_symlink_to_dev_zero_is_skipped_with_bounded_memory(tmp_path, two_photos
 def test_files_over_max_file_bytes_are_skipped_and_counted(tmp_path, two_photos, run_cli):
     big = jpeg_bytes(gradient(1200, 1000))
     (two_photos / "big.jpg").write_bytes(big)
-    code, err = run_cli("build", "rotation", "--source", f"folder:{two_photos}", "--out", tmp_path / "d", "-q",
-                        "--max-file-bytes", len(big) - 1)
+    code, err = run_cli(
+        "build",
+        "rotation",
+        "--source",
+        f"folder:{two_photos}",
+        "--out",
+        tmp_path / "d",
+        "-q",
+        "--max-file-bytes",
+        len(big) - 1,
+    )
     assert code == 0, err
     assert "file-too-large 1" in err and card(tmp_path / "d")["skipped"] == {"file-too-large": 1}
-    code, err = run_cli("build", "rotation", "--source", f"folder:{two_photos}", "--out", tmp_path / "e", "-q",
-                        "--max-file-bytes", 0)
+    code, err = run_cli(
+        "build", "rotation", "--source", f"folder:{two_photos}", "--out", tmp_path / "e", "-q", "--max-file-bytes", 0
+    )
     one_line(code, err)
 
 
@@ -107,12 +134,15 @@ print((time.perf_counter() - started) / len(texts))
 """
 
 
-@pytest.mark.parametrize("shape", [
-    "'<answer>' * 16000",
-    "'<think>a</think> <answer>' * 12000",
-    "'<answer>' * 131072",
-    "'answer' + ' ' * 1_000_000 + 'x'",
-])
+@pytest.mark.parametrize(
+    "shape",
+    [
+        "'<answer>' * 16000",
+        "'<think>a</think> <answer>' * 12000",
+        "'<answer>' * 131072",
+        "'answer' + ' ' * 1_000_000 + 'x'",
+    ],
+)
 def test_rewards_and_extraction_are_linear(shape):
     assert python_seconds(REWARD_TIMING.format(texts=shape), timeout=30) < 1.0
 
@@ -157,9 +187,17 @@ def test_tsv_with_an_unbalanced_quote_loses_no_row(tmp_path, run_cli):
 def test_tsv_rows_that_cannot_be_read_are_counted(tmp_path, run_cli):
     from ssl4rl_train.eval_data import read_mmbench
 
-    tsv = write_tsv(tmp_path / "MMBench_DEV_EN.tsv", QUESTIONS[:3],
-                    extra_rows=[b"7\tshort row\n", b"8\tcaf\xe9 \xff\ta\tb\tA\tc\t" + __import__("benchmark_files").b64(
-                        __import__("benchmark_files").photo(8)).encode() + b"\n", b"inf\tq\ta\tb\tA\tc\t3\n"])
+    tsv = write_tsv(
+        tmp_path / "MMBench_DEV_EN.tsv",
+        QUESTIONS[:3],
+        extra_rows=[
+            b"7\tshort row\n",
+            b"8\tcaf\xe9 \xff\ta\tb\tA\tc\t"
+            + __import__("benchmark_files").b64(__import__("benchmark_files").photo(8)).encode()
+            + b"\n",
+            b"inf\tq\ta\tb\tA\tc\t3\n",
+        ],
+    )
     code, err = run_cli("build", "rotation", "--source", f"mmbench:{tsv}", "--out", tmp_path / "d", "-q")
     assert code == 0, err
     assert len(read_rows(tmp_path / "d")) == 4  # three rows, plus the one with a non-UTF-8 byte
@@ -173,8 +211,17 @@ def test_tsv_rows_that_cannot_be_read_are_counted(tmp_path, run_cli):
 def test_a_tsv_row_over_the_limit_is_skipped_not_held(tmp_path, run_cli):
     tsv = write_tsv(tmp_path / "MMBench_DEV_EN.tsv", QUESTIONS)
     sizes = sorted(len(line) for line in tsv.read_bytes().splitlines()[1:])
-    code, err = run_cli("build", "rotation", "--source", f"mmbench:{tsv}", "--out", tmp_path / "d", "-q",
-                        "--max-file-bytes", sizes[-1] - 1)
+    code, err = run_cli(
+        "build",
+        "rotation",
+        "--source",
+        f"mmbench:{tsv}",
+        "--out",
+        tmp_path / "d",
+        "-q",
+        "--max-file-bytes",
+        sizes[-1] - 1,
+    )
     assert code == 0, err
     assert card(tmp_path / "d")["skipped"] == {"row-too-large": 1}
     assert len(read_rows(tmp_path / "d")) == 5
@@ -182,6 +229,7 @@ def test_a_tsv_row_over_the_limit_is_skipped_not_held(tmp_path, run_cli):
 
 def test_evaluator_imagenet_folder_lists_no_pipe_or_device(tmp_path):
     import benchmark_files as bf
+
     from ssl4rl_train.eval_data import read_imagenet
 
     classes = tmp_path / "LOC_synset_mapping.txt"
@@ -207,17 +255,24 @@ def test_second_build_to_the_same_out_is_refused_at_the_rename(tmp_path, two_pho
         (out / "theirs.txt").write_text("first build")
 
     with pytest.raises(UserError, match="kept in"):
-        build(task, [parse_source(f"folder:{two_photos}")], BuildOptions(), out, progress=False,
-              write_card=another_build_finishes_first)
+        build(
+            task,
+            [parse_source(f"folder:{two_photos}")],
+            BuildOptions(),
+            out,
+            progress=False,
+            write_card=another_build_finishes_first,
+        )
     assert (out / "theirs.txt").read_text() == "first build"
     assert list(tmp_path.glob(".d.partial-*/data/*.parquet"))
     from ssl4rl_data import build as build_module
 
     rebuilt = []
     original = build_module.ShardBuilder.build_shard
-    monkeypatch.setattr(build_module.ShardBuilder, "build_shard", lambda self, i: rebuilt.append(i) or original(self, i))
-    build(task, [parse_source(f"folder:{two_photos}")], BuildOptions(), out, progress=False,
-          overwrite=True)
+    monkeypatch.setattr(
+        build_module.ShardBuilder, "build_shard", lambda self, i: rebuilt.append(i) or original(self, i)
+    )
+    build(task, [parse_source(f"folder:{two_photos}")], BuildOptions(), out, progress=False, overwrite=True)
     assert rebuilt == [] and not (out / "theirs.txt").exists() and len(read_rows(out)) == 2  # the staged data reused
 
 
@@ -271,8 +326,9 @@ def test_a_damaged_shard_record_is_rebuilt(tmp_path, photo_folder, run_cli, monk
     code, err = run_cli(*args, *(["--overwrite"] if overwrite else []))
     assert code == 0, err
     run_cli("build", "rotation", "--source", f"folder:{photo_folder}", "--out", tmp_path / "fresh", "-q")
-    assert [f.read_bytes() for f in sorted((tmp_path / "d").glob("data/*"))] == \
-        [f.read_bytes() for f in sorted((tmp_path / "fresh").glob("data/*"))]
+    assert [f.read_bytes() for f in sorted((tmp_path / "d").glob("data/*"))] == [
+        f.read_bytes() for f in sorted((tmp_path / "fresh").glob("data/*"))
+    ]
 
 
 def session_processes(session: int) -> list[int]:
@@ -295,10 +351,25 @@ def test_workers_die_with_the_main_process(tmp_path):
     folder.mkdir()
     for index in range(64):  # shards that take seconds: workers that outlive the main process are seen
         (folder / f"{index}.jpg").write_bytes(jpeg_bytes(gradient(1600 + index, 1200)))
-    command = [sys.executable, "-m", "ssl4rl_data.cli", "build", "contrastive", "--source", f"folder:{folder}",
-               "--out", str(tmp_path / "d"), "-q", "--num-proc", "2", "--max-side", "0"]
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
-                               cwd=ROOT)
+    command = [
+        sys.executable,
+        "-m",
+        "ssl4rl_data.cli",
+        "build",
+        "contrastive",
+        "--source",
+        f"folder:{folder}",
+        "--out",
+        str(tmp_path / "d"),
+        "-q",
+        "--num-proc",
+        "2",
+        "--max-side",
+        "0",
+    ]
+    process = subprocess.Popen(
+        command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True, cwd=ROOT
+    )
     try:
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline and not list(tmp_path.glob(".d.partial-*/data/*")):
@@ -453,9 +524,8 @@ def test_a_file_name_that_is_not_utf8_is_read(tmp_path, two_photos, run_cli):
 
 @pytest.mark.parametrize("content", [b"", b"PAR1 not really a parquet file"])
 def test_a_damaged_parquet_file_is_named_in_one_line(tmp_path, run_cli, content):
-    from ssl4rl_train.eval_data import read_mmbench
-
     from ssl4rl_data.errors import UserError
+    from ssl4rl_train.eval_data import read_mmbench
 
     (tmp_path / "dev.parquet").write_bytes(content)
     code, err = run_cli("build", "rotation", "--source", f"mmbench:{tmp_path}/dev.parquet", "--out", tmp_path / "d")
@@ -515,8 +585,9 @@ def test_a_server_dying_mid_upload_gets_one_line(run_cli, hub, built_three_shard
     assert "cannot reach the Hub" in err or "push to" in err
 
 
-@pytest.mark.parametrize("text", ["---\nssl4rl: [unclosed\n---\n", "---\nssl4rl:\n  version: 1\n---\n",
-                                  "\x00\x01\x02binary"])
+@pytest.mark.parametrize(
+    "text", ["---\nssl4rl: [unclosed\n---\n", "---\nssl4rl:\n  version: 1\n---\n", "\x00\x01\x02binary"]
+)
 def test_a_corrupt_card_gets_one_line(tmp_path, run_cli, hub, built_three_shards, text):
     import shutil
 
@@ -552,8 +623,19 @@ def test_out_that_is_an_existing_file_is_refused(tmp_path, run_cli):
 def predictions_cases(tmp_path):
     import json
 
-    good = json.dumps({"benchmark": "ssl", "id": "r", "group": "r", "category": "rotation", "question": "q",
-                       "options": {}, "answer": "90", "task": "rotation", "output": "<answer>90</answer>"})
+    good = json.dumps(
+        {
+            "benchmark": "ssl",
+            "id": "r",
+            "group": "r",
+            "category": "rotation",
+            "question": "q",
+            "options": {},
+            "answer": "90",
+            "task": "rotation",
+            "output": "<answer>90</answer>",
+        }
+    )
     return {
         "truncated": good + "\n" + good[:40],
         "binary": b"\x00\xff\xfe binary",
@@ -564,8 +646,9 @@ def predictions_cases(tmp_path):
     }
 
 
-@pytest.mark.parametrize("case", ["truncated", "binary", "wrong-type", "wrong-field-type", "missing-field", "empty",
-                                  "missing-file"])
+@pytest.mark.parametrize(
+    "case", ["truncated", "binary", "wrong-type", "wrong-field-type", "missing-field", "empty", "missing-file"]
+)
 def test_evaluate_predictions_mistakes_get_one_line(tmp_path, capsys, case):
     from ssl4rl_train import evaluate
 
@@ -589,8 +672,9 @@ def test_evaluate_compare_with_a_missing_folder_gets_one_line(tmp_path, capsys):
 def test_a_huge_file_named_jpg_is_skipped_unread(tmp_path, two_photos):
     with open(two_photos / "huge.jpg", "wb") as handle:
         handle.truncate(3 << 30)  # sparse: 3 GB on paper
-    code, err = cli_process("build", "rotation", "--source", f"folder:{two_photos}", "--out", tmp_path / "d", "-q",
-                            memory=3 << 30)
+    code, err = cli_process(
+        "build", "rotation", "--source", f"folder:{two_photos}", "--out", tmp_path / "d", "-q", memory=3 << 30
+    )
     assert code == 0, err
     assert card(tmp_path / "d")["skipped"] == {"file-too-large": 1}
 
@@ -600,8 +684,9 @@ def test_a_huge_tsv_row_is_skipped_with_bounded_memory(tmp_path):
     with open(tsv, "ab") as handle:
         handle.write(b"7\tq\ta\tb\tA\tc\t")
         handle.truncate(handle.tell() + (2 << 30))  # a 2 GB cell
-    code, err = cli_process("build", "rotation", "--source", f"mmbench:{tsv}", "--out", tmp_path / "d", "-q",
-                            memory=3 << 30, timeout=120)
+    code, err = cli_process(
+        "build", "rotation", "--source", f"mmbench:{tsv}", "--out", tmp_path / "d", "-q", memory=3 << 30, timeout=120
+    )
     assert code == 0, err
     assert card(tmp_path / "d")["skipped"] == {"row-too-large": 1} and len(read_rows(tmp_path / "d")) == 2
 
@@ -615,8 +700,10 @@ def hf_layouts(root):
     from datasets import Image as ImageFeature
 
     images = [{"bytes": bf.encoded(bf.photo(i)), "path": None} for i in range(3)]
-    dataset = Dataset.from_dict({"image": images, "label": [0, 1, 0]}, features=Features(
-        {"image": ImageFeature(), "label": __import__("datasets").Value("int64")}))
+    dataset = Dataset.from_dict(
+        {"image": images, "label": [0, 1, 0]},
+        features=Features({"image": ImageFeature(), "label": __import__("datasets").Value("int64")}),
+    )
     (root / "folder" / "train").mkdir(parents=True)
     for index in range(3):
         bf.photo(index).save(root / "folder" / "train" / f"{index}.png")

@@ -53,9 +53,21 @@ def test_scenes_differ_by_seed():
 def test_quick_run_end_to_end(tmp_path):
     """The real pipeline, shrunk: images, builds, SFT warm start, evaluate.py, accelerate launch grpo.py, plot."""
     out = tmp_path / "check"
-    result = subprocess.run([sys.executable, str(ROOT / "benchmarks/learning_check.py"), "--quick", "--out", str(out),
-                             "--save-warm-start", str(tmp_path / "warm")],
-                            cwd=ROOT, capture_output=True, text=True, timeout=600)
+    result = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "benchmarks/learning_check.py"),
+            "--quick",
+            "--out",
+            str(out),
+            "--save-warm-start",
+            str(tmp_path / "warm"),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert "held-out rotation accuracy" in result.stdout
     results = json.loads((out / "results.json").read_text())

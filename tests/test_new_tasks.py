@@ -25,8 +25,12 @@ def samples(task, image, count, key="img"):
 def find_on_grid(source: np.ndarray, patch: np.ndarray, step: int = 16) -> list[tuple[int, int]]:
     """Every (x, y) on the `step` grid where `patch` equals the window of `source` exactly."""
     h, w = patch.shape[:2]
-    return [(x, y) for y in range(0, source.shape[0] - h + 1, step) for x in range(0, source.shape[1] - w + 1, step)
-            if np.array_equal(source[y, x], patch[0, 0]) and np.array_equal(source[y:y + h, x:x + w], patch)]
+    return [
+        (x, y)
+        for y in range(0, source.shape[0] - h + 1, step)
+        for x in range(0, source.shape[1] - w + 1, step)
+        if np.array_equal(source[y, x], patch[0, 0]) and np.array_equal(source[y : y + h, x : x + w], patch)
+    ]
 
 
 # flip
@@ -44,15 +48,21 @@ def test_flip_answer_is_the_one_cell_mirrored(grid, shape):
         cell_h, cell_w = height // rows, width // cols
         assert cell_h % 16 == 0 and cell_w % 16 == 0 and (cell_h * rows, cell_w * cols) == (height, width)
         # Red rises left to right in the gradient: it falls across the mirrored cell, and only there.
-        falling = [r * cols + c + 1 for r in range(rows) for c in range(cols)
-                   if picture[r * cell_h:(r + 1) * cell_h, c * cell_w + cell_w - 1, 0].mean()
-                   < picture[r * cell_h:(r + 1) * cell_h, c * cell_w, 0].mean()]
+        falling = [
+            r * cols + c + 1
+            for r in range(rows)
+            for c in range(cols)
+            if picture[r * cell_h : (r + 1) * cell_h, c * cell_w + cell_w - 1, 0].mean()
+            < picture[r * cell_h : (r + 1) * cell_h, c * cell_w, 0].mean()
+        ]
         assert falling == [int(sample.answer)]
         # Mirroring the answered cell back restores a window of the source exactly, on the 16 px grid.
         cell = int(sample.answer) - 1
         restored = picture.copy()
         top, left = cell // cols * cell_h, cell % cols * cell_w
-        restored[top:top + cell_h, left:left + cell_w] = restored[top:top + cell_h, left:left + cell_w][:, ::-1]
+        restored[top : top + cell_h, left : left + cell_w] = restored[top : top + cell_h, left : left + cell_w][
+            :, ::-1
+        ]
         assert find_on_grid(source, restored)
     assert len({s.answer for s in made}) > min(rows * cols, 40) // 2
 
@@ -150,10 +160,10 @@ def test_inpaint_answer_is_the_patch_cut_from_the_grey_cell(grid, candidates):
         assert grey.sum() == cell_h * cell_w and hole[0] % cell_h == 0 and hole[1] % cell_w == 0
         # Where the picture sits in the source: found by a visible cell, on the 16 px grid.
         ry, rx = (0, 0) if hole != (0, 0) else (0, cell_w)
-        (x0, y0), = find_on_grid(source, picture[ry:ry + cell_h, rx:rx + cell_w])
+        ((x0, y0),) = find_on_grid(source, picture[ry : ry + cell_h, rx : rx + cell_w])
         x0, y0 = x0 - rx, y0 - ry
-        assert np.array_equal(picture[~grey], source[y0:y0 + picture.shape[0], x0:x0 + picture.shape[1]][~grey])
-        truth = source[y0 + hole[0]:y0 + hole[0] + cell_h, x0 + hole[1]:x0 + hole[1] + cell_w]
+        assert np.array_equal(picture[~grey], source[y0 : y0 + picture.shape[0], x0 : x0 + picture.shape[1]][~grey])
+        truth = source[y0 + hole[0] : y0 + hole[0] + cell_h, x0 + hole[1] : x0 + hole[1] + cell_w]
         # Candidates are recoloured (one affine map per channel): the answer is the grey cell's content
         # up to such a map, and no other candidate is.
         residuals = [affine_residual(truth, patch) for patch in patches]
@@ -162,8 +172,11 @@ def test_inpaint_answer_is_the_patch_cut_from_the_grey_cell(grid, candidates):
         untouched += sum(np.array_equal(patch, truth) for patch in patches)
         # Every candidate is absent from the picture shown: none can be struck out by finding it there.
         for patch in patches:
-            windows = [picture[y:y + cell_h, x:x + cell_w] for y in range(0, picture.shape[0] - cell_h + 1, 16)
-                       for x in range(0, picture.shape[1] - cell_w + 1, 16)]
+            windows = [
+                picture[y : y + cell_h, x : x + cell_w]
+                for y in range(0, picture.shape[0] - cell_h + 1, 16)
+                for x in range(0, picture.shape[1] - cell_w + 1, 16)
+            ]
             assert all(np.abs(w - patch).mean() > 1 for w in windows)
     counts = Counter(s.answer for s in made)
     assert set(counts) == {str(k) for k in range(1, candidates + 1)}
@@ -192,11 +205,14 @@ def test_inpaint_skips_pictures_without_distinct_candidates():
 # every new task: rewards, determinism, bad input, recipes
 
 
-@pytest.mark.parametrize("task,truth,right,wrong", [
-    ("flip", "5", [" 5 ", "5"], ["05", "5.", "cell 5", "6", "5,6"]),
-    ("context", "top-right", ["Top-Right", " top-right "], ["top right", "right", "top-left", "topright"]),
-    ("inpaint", "3", ["3", " 3"], ["03", "3rd", "candidate 3", "4", "3,1"]),
-])
+@pytest.mark.parametrize(
+    "task,truth,right,wrong",
+    [
+        ("flip", "5", [" 5 ", "5"], ["05", "5.", "cell 5", "6", "5,6"]),
+        ("context", "top-right", ["Top-Right", " top-right "], ["top right", "right", "top-left", "topright"]),
+        ("inpaint", "3", ["3", " 3"], ["03", "3rd", "candidate 3", "4", "3,1"]),
+    ],
+)
 def test_rewards_are_strict(task, truth, right, wrong):
     wrap = "<think>x</think> <answer>{}</answer>".format
     for predictions, reward in ((right, 1.0), (wrong, 0.0)):
@@ -218,8 +234,9 @@ def larger_photos(tmp_path_factory):
 def test_same_command_same_bytes_whatever_num_proc(tmp_path, run_cli, larger_photos, task):
     outputs = []
     for name, procs in [("a", 1), ("b", 2)]:
-        code, err = run_cli("build", task, "--source", f"folder:{larger_photos}", "--num-proc", procs,
-                            "--out", tmp_path / name, "-q")
+        code, err = run_cli(
+            "build", task, "--source", f"folder:{larger_photos}", "--num-proc", procs, "--out", tmp_path / name, "-q"
+        )
         assert code == 0, err
         files = sorted((tmp_path / name / "data").glob("*.parquet"))
         assert len(files) == 3
@@ -246,14 +263,17 @@ def test_bad_images_are_skipped_and_counted(tmp_path, run_cli, task):
         assert all(Image.open(io.BytesIO(image["bytes"])).mode == "RGB" for image in row["images"])
 
 
-@pytest.mark.parametrize("args,message", [
-    (["flip", "--grid", "7"], "--grid sides must be between 2 and 6"),
-    (["inpaint", "--candidates", "7"], "--candidates must be between 2 and 5"),
-    (["inpaint", "--grid", "x"], "--grid must be N or RxC"),
-    (["context", "--chroma", "sepia"], "--chroma must be one of"),
-    (["context", "--jitter", "0.5", "--gap", "0.5"], "need 0 <= --jitter < --gap"),
-    (["context", "--gap", "0"], "--gap must be in (0, 2]"),
-])
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["flip", "--grid", "7"], "--grid sides must be between 2 and 6"),
+        (["inpaint", "--candidates", "7"], "--candidates must be between 2 and 5"),
+        (["inpaint", "--grid", "x"], "--grid must be N or RxC"),
+        (["context", "--chroma", "sepia"], "--chroma must be one of"),
+        (["context", "--jitter", "0.5", "--gap", "0.5"], "need 0 <= --jitter < --gap"),
+        (["context", "--gap", "0"], "--gap must be in (0, 2]"),
+    ],
+)
 def test_user_mistakes_get_one_line(tmp_path, run_cli, args, message):
     code, err = run_cli("build", *args, "--out", tmp_path / "d")
     assert code != 0 and message in err

@@ -26,14 +26,14 @@ def flip_statistics(picture: np.ndarray, rows: int, cols: int) -> dict:
     out = {"mirror asymmetry": [], "contrast": [], "horizontal detail": [], "seam solver": []}
     for r in range(rows):
         for c in range(cols):
-            cell = grey[r * h:(r + 1) * h, c * w:(c + 1) * w]
+            cell = grey[r * h : (r + 1) * h, c * w : (c + 1) * w]
             out["mirror asymmetry"].append(np.abs(cell - cell[:, ::-1]).mean())
             out["contrast"].append(cell.std())
             out["horizontal detail"].append(np.abs(np.diff(cell, axis=1)).mean())
             seams = []
             for edge, outside in ((0, c * w - 1), (w - 1, (c + 1) * w)):
                 if 0 <= outside < grey.shape[1]:
-                    neighbour = grey[r * h:(r + 1) * h, outside]
+                    neighbour = grey[r * h : (r + 1) * h, outside]
                     mirrored_back = np.abs(cell[:, w - 1 - edge] - neighbour).mean()
                     seams.append(np.abs(cell[:, edge] - neighbour).mean() - mirrored_back)
             out["seam solver"].append(float(np.mean(seams)))
@@ -122,8 +122,10 @@ def green_magenta_shift(patch: np.ndarray) -> tuple[float, float]:
     green, magenta = patch[..., 1], (patch[..., 0] + patch[..., 2]) / 2
     gy, gx = np.gradient(green)
     difference = magenta - green
-    return (float((gx * difference).sum() / ((gx * gx).sum() + 1e-9)),
-            float((gy * difference).sum() / ((gy * gy).sum() + 1e-9)))
+    return (
+        float((gx * difference).sum() / ((gx * gx).sum() + 1e-9)),
+        float((gy * difference).sum() / ((gy * gy).sum() + 1e-9)),
+    )
 
 
 def with_chromatic_aberration(image: Image.Image, strength: float = 0.006) -> Image.Image:
@@ -132,8 +134,12 @@ def with_chromatic_aberration(image: Image.Image, strength: float = 0.006) -> Im
     width, height = image.size
     scale = 1 + strength  # sample green farther out: its content appears pulled towards the centre
     cx, cy = width / 2, height / 2
-    g = g.transform(image.size, Image.Transform.AFFINE, (scale, 0, cx - scale * cx, 0, scale, cy - scale * cy),
-                    Image.Resampling.BICUBIC)
+    g = g.transform(
+        image.size,
+        Image.Transform.AFFINE,
+        (scale, 0, cx - scale * cx, 0, scale, cy - scale * cy),
+        Image.Resampling.BICUBIC,
+    )
     return Image.merge("RGB", (r, g, b))
 
 
@@ -159,8 +165,9 @@ def test_context_chromatic_aberration_tells_the_direction_only_when_colours_are_
                 labels.append(dx > 0)
                 groups.append(name)
     value, low, high = auc_with_ci(features, labels, groups)
-    print(f"context ({chroma}), green-magenta shift difference, left vs right: "
-          f"AUC {value:.3f} [{low:.3f}, {high:.3f}]")
+    print(
+        f"context ({chroma}), green-magenta shift difference, left vs right: AUC {value:.3f} [{low:.3f}, {high:.3f}]"
+    )
     if chroma == "keep":
         assert value > 0.75
     else:
@@ -172,13 +179,13 @@ def boundary_error(picture, patch, hole, size):
     (y, x), (h, w) = hole, size
     errors = []
     if y > 0:
-        errors.append(np.abs(patch[0] - picture[y - 1, x:x + w]).mean())
+        errors.append(np.abs(patch[0] - picture[y - 1, x : x + w]).mean())
     if y + h < picture.shape[0]:
-        errors.append(np.abs(patch[-1] - picture[y + h, x:x + w]).mean())
+        errors.append(np.abs(patch[-1] - picture[y + h, x : x + w]).mean())
     if x > 0:
-        errors.append(np.abs(patch[:, 0] - picture[y:y + h, x - 1]).mean())
+        errors.append(np.abs(patch[:, 0] - picture[y : y + h, x - 1]).mean())
     if x + w < picture.shape[1]:
-        errors.append(np.abs(patch[:, -1] - picture[y:y + h, x + w]).mean())
+        errors.append(np.abs(patch[:, -1] - picture[y : y + h, x + w]).mean())
     return float(np.mean(errors))
 
 
@@ -187,25 +194,29 @@ def inpaint_statistics(picture, patches):
     h, w = patches[0].shape[:2]
     grey = np.all(np.abs(picture - 128) < 3, axis=2)
     cells = [(r * h, c * w) for r in range(picture.shape[0] // h) for c in range(picture.shape[1] // w)]
-    hole = max(cells, key=lambda yx: grey[yx[0]:yx[0] + h, yx[1]:yx[1] + w].mean())
+    hole = max(cells, key=lambda yx: grey[yx[0] : yx[0] + h, yx[1] : yx[1] + w].mean())
     ring = np.zeros(grey.shape, bool)
-    ring[max(0, hole[0] - 8):hole[0] + h + 8, max(0, hole[1] - 8):hole[1] + w + 8] = True
-    ring[hole[0]:hole[0] + h, hole[1]:hole[1] + w] = False
+    ring[max(0, hole[0] - 8) : hole[0] + h + 8, max(0, hole[1] - 8) : hole[1] + w + 8] = True
+    ring[hole[0] : hole[0] + h, hole[1] : hole[1] + w] = False
     ring_pixels = picture[ring]
-    visible = [picture[y:y + h, x:x + w] for y, x in cells if (y, x) != hole]
+    visible = [picture[y : y + h, x : x + w] for y, x in cells if (y, x) != hole]
     rows = []
     for patch in patches:
         pixels = patch.reshape(-1, 3)
         grey_patch = patch.mean(axis=2)
-        rows.append({
-            "ring colour (mean and spread vs the grey cell's 8 px ring)":
-                np.abs(pixels.mean(0) - ring_pixels.mean(0)).sum() + np.abs(pixels.std(0) - ring_pixels.std(0)).sum(),
-            "distance to the most similar visible cell": min(np.abs(patch - v).mean() for v in visible),
-            "contrast": grey_patch.std(),
-            "sharpness": np.abs(np.diff(grey_patch, axis=0)).mean() + np.abs(np.diff(grey_patch, axis=1)).mean(),
-            "histogram roughness (the gaps and doubled levels a remap leaves)": histogram_roughness(patch),
-            "boundary solver": boundary_error(picture, patch, hole, (h, w)),
-        })
+        rows.append(
+            {
+                "ring colour (mean and spread vs the grey cell's 8 px ring)": np.abs(
+                    pixels.mean(0) - ring_pixels.mean(0)
+                ).sum()
+                + np.abs(pixels.std(0) - ring_pixels.std(0)).sum(),
+                "distance to the most similar visible cell": min(np.abs(patch - v).mean() for v in visible),
+                "contrast": grey_patch.std(),
+                "sharpness": np.abs(np.diff(grey_patch, axis=0)).mean() + np.abs(np.diff(grey_patch, axis=1)).mean(),
+                "histogram roughness (the gaps and doubled levels a remap leaves)": histogram_roughness(patch),
+                "boundary solver": boundary_error(picture, patch, hole, (h, w)),
+            }
+        )
     return rows
 
 
@@ -216,7 +227,7 @@ def histogram_roughness(patch: np.ndarray) -> float:
     for c in range(3):
         levels = patch[..., c].astype(int).ravel()
         low, high = np.percentile(levels, [2, 98]).astype(int)
-        inner = np.bincount(levels, minlength=256)[low:high + 1]
+        inner = np.bincount(levels, minlength=256)[low : high + 1]
         if high - low > 3:
             total += np.abs(np.diff(inner, 2)).mean() / inner.mean()
     return total

@@ -9,11 +9,17 @@ import prompt_tokens  # noqa: E402
 
 
 def test_paper_prompts_at_640x480_fit_and_larger_images_are_dropped_by_the_limit():
-    records = prompt_tokens.count([(640, 480), (1024, 768)], ["mmbench_rotation", "mmbench_jigsaw", "mmbench_contrastive"])
+    records = prompt_tokens.count(
+        [(640, 480), (1024, 768)], ["mmbench_rotation", "mmbench_jigsaw", "mmbench_contrastive"]
+    )
     by_key = {(r["recipe"], r["size"]): r for r in records}
-    assert all(by_key[(name, "640x480")]["fits"] for name in ("mmbench_rotation", "mmbench_jigsaw", "mmbench_contrastive"))
+    assert all(
+        by_key[(name, "640x480")]["fits"] for name in ("mmbench_rotation", "mmbench_jigsaw", "mmbench_contrastive")
+    )
     # Native size is the point: the same rotation rows at 1024x768 carry more image tokens than the limit allows.
-    assert by_key[("mmbench_rotation", "1024x768")]["max_tokens"] > by_key[("mmbench_rotation", "640x480")]["max_tokens"]
+    assert (
+        by_key[("mmbench_rotation", "1024x768")]["max_tokens"] > by_key[("mmbench_rotation", "640x480")]["max_tokens"]
+    )
     assert not by_key[("mmbench_rotation", "1024x768")]["fits"]
     assert all(r["rows"] == 12 for r in records)
 

@@ -83,8 +83,20 @@ def test_a_tag_holding_other_content_is_never_moved(tmp_path, run_cli, hub):
 
 
 def test_build_with_push_to_hub_and_a_recipe_with_overrides(tmp_path, run_cli, hub):
-    code, err = run_cli("build", "--recipe", "recipes/data/sample_jigsaw.yaml", "--seed", "7", "--out",
-                        tmp_path / "d", "-q", "--push-to-hub", REPO, "--tag", "demo")
+    code, err = run_cli(
+        "build",
+        "--recipe",
+        "recipes/data/sample_jigsaw.yaml",
+        "--seed",
+        "7",
+        "--out",
+        tmp_path / "d",
+        "-q",
+        "--push-to-hub",
+        REPO,
+        "--tag",
+        "demo",
+    )
     assert code == 0, err
     assert "demo" in tags()
     record = yaml.safe_load((tmp_path / "d" / "README.md").read_text().split("---")[1])["ssl4rl"]
@@ -116,11 +128,15 @@ def test_failed_push_fails_cleanly(tmp_path, run_cli, hub, monkeypatch, failure)
     assert sorted(p.name for p in (tmp_path / "d").rglob("*")) == before
 
 
-@pytest.mark.parametrize("recipe", sorted(__import__("pathlib").Path("recipes/data").glob("*.yaml")), ids=lambda p: p.stem)
+@pytest.mark.parametrize(
+    "recipe", sorted(__import__("pathlib").Path("recipes/data").glob("*.yaml")), ids=lambda p: p.stem
+)
 def test_every_paper_recipe_is_valid(recipe, run_cli, tmp_path):
     spec = yaml.safe_load(recipe.read_text())
     # Build each recipe's task and parameters on the bundled photos (the benchmark files are not here).
-    code, err = run_cli("build", "--recipe", recipe, "--source", "sample", "--limit", "3", "--out", tmp_path / "d", "-q")
+    code, err = run_cli(
+        "build", "--recipe", recipe, "--source", "sample", "--limit", "3", "--out", tmp_path / "d", "-q"
+    )
     assert code == 0, err
     record = yaml.safe_load((tmp_path / "d" / "README.md").read_text().split("---")[1])["ssl4rl"]
     assert record["task"] == spec["task"]
@@ -150,8 +166,10 @@ def test_the_hub_server_starts_by_hand_and_names_the_client_settings():
         url = first.split()[2].rstrip(";")
         assert f"HF_ENDPOINT={url}" in settings and "HF_HUB_DISABLE_XET=1" in settings
         env = {**os.environ, **dict(pair.split("=", 1) for pair in settings.split())}
-        probe = ("from huggingface_hub import HfApi; api = HfApi(); api.create_repo('me/d', repo_type='dataset'); "
-                 "print(api.dataset_info('me/d').id)")
+        probe = (
+            "from huggingface_hub import HfApi; api = HfApi(); api.create_repo('me/d', repo_type='dataset'); "
+            "print(api.dataset_info('me/d').id)"
+        )
         result = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, timeout=60)
         assert result.stdout.strip() == "me/d", result.stderr[-2000:]
     finally:

@@ -28,8 +28,9 @@ def test_marked_readme_blocks_run_in_order_in_a_fresh_copy(tmp_path):
             (copy / name.decode()).write_bytes(source.read_bytes())
     (copy / ".venv").symlink_to(ROOT / ".venv")  # what the README's first command makes
     for number, block in enumerate(blocks, 1):
-        result = subprocess.run(["bash", "-euo", "pipefail", "-c", block], cwd=copy, capture_output=True, text=True,
-                                timeout=900)
+        result = subprocess.run(
+            ["bash", "-euo", "pipefail", "-c", block], cwd=copy, capture_output=True, text=True, timeout=900
+        )
         assert result.returncode == 0, f"README block {number} failed:\n{block}\n{result.stderr[-3000:]}"
     assert (copy / "sheet.png").stat().st_size > 0
     # As the README says: the two photos `sample` also holds are dropped as duplicates and counted.

@@ -17,8 +17,18 @@ def shard_bytes(folder):
 
 def test_killed_build_leaves_no_output_and_the_rerun_completes(tmp_path, photo_folder, run_cli):
     out = tmp_path / "d"
-    command = [sys.executable, "-m", "ssl4rl_data.cli", "build", "jigsaw", "--source", f"folder:{photo_folder}",
-               "--out", str(out), "-q"]
+    command = [
+        sys.executable,
+        "-m",
+        "ssl4rl_data.cli",
+        "build",
+        "jigsaw",
+        "--source",
+        f"folder:{photo_folder}",
+        "--out",
+        str(out),
+        "-q",
+    ]
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and not list(tmp_path.glob(".d.partial-*/data/*.parquet")):
@@ -63,4 +73,3 @@ def test_resume_reuses_finished_shards(tmp_path, photo_folder, run_cli, monkeypa
     monkeypatch.setattr(build_module.ShardBuilder, "build_shard", original)
     run_cli("build", "rotation", "--source", f"folder:{photo_folder}", "--out", tmp_path / "fresh", "-q")
     assert shard_bytes(tmp_path / "d") == shard_bytes(tmp_path / "fresh")
-

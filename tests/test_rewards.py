@@ -84,8 +84,12 @@ completions = st.one_of(
     st.text(),
     st.text().map(lambda t: f"<answer>{t}</answer>"),
     st.builds(lambda a, b: f"<think>{a}</think><answer>{b}</answer>", st.text(), st.text()),
-    st.lists(st.dictionaries(st.sampled_from(["role", "content", "type", "text"]),
-                             st.one_of(st.text(), st.none(), st.integers(), st.lists(st.text())))),
+    st.lists(
+        st.dictionaries(
+            st.sampled_from(["role", "content", "type", "text"]),
+            st.one_of(st.text(), st.none(), st.integers(), st.lists(st.text())),
+        )
+    ),
     st.none(),
     st.integers(),
 )
@@ -138,8 +142,14 @@ def test_format_and_extraction_edge_cases():
     assert extract_answer("<answer>a<answer>b</answer>") == "a<answer>b"
     assert extract_answer("x</answer><answer> 7 </answer>") == "7"
     assert extract_answer("<answer>open") is None
-    shapes = ["<think>a</think>\n<answer>b</answer>", " <think></think><answer></answer> ",
-              "<think>a</think> x <answer>b</answer>", "<think>a</think><answer>b</answer> more",
-              "<think>a</think></think> <answer>b</answer><answer>c</answer>", "<think></answer>",
-              "<think>a<answer>b</answer>", "<think>x</think> <answer>y"]
+    shapes = [
+        "<think>a</think>\n<answer>b</answer>",
+        " <think></think><answer></answer> ",
+        "<think>a</think> x <answer>b</answer>",
+        "<think>a</think><answer>b</answer> more",
+        "<think>a</think></think> <answer>b</answer><answer>c</answer>",
+        "<think></answer>",
+        "<think>a<answer>b</answer>",
+        "<think>x</think> <answer>y",
+    ]
     assert format_reward(shapes) == [1.0, 1.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0]

@@ -29,8 +29,13 @@ def test_row_batch_equals_pyarrow_conversion():
     expected = pa.Table.from_pylist(
         [
             {
-                "prompt": [{"role": "user",
-                            "content": [{"type": "image", "text": None}] * len(images) + [{"type": "text", "text": question}]}],
+                "prompt": [
+                    {
+                        "role": "user",
+                        "content": [{"type": "image", "text": None}] * len(images)
+                        + [{"type": "text", "text": question}],
+                    }
+                ],
                 "images": [{"bytes": data, "path": None} for data in images],
                 "answer": answer,
                 "task": task,

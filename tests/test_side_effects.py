@@ -24,8 +24,16 @@ def test_only_the_cli_and_workers_change_the_allocator_and_glibc_takes_the_setti
     calls = []
     monkeypatch.setattr(cli, "keep_freed_memory", lambda: calls.append("cli"))
     task = get_task("rotation")(get_task("rotation").Config())
-    build_module.build(task, [parse_source("sample")], build_module.BuildOptions(limit=2), tmp_path / "a",
-                       num_proc=1, overwrite=False, progress=False, write_card=lambda folder, result: None)
+    build_module.build(
+        task,
+        [parse_source("sample")],
+        build_module.BuildOptions(limit=2),
+        tmp_path / "a",
+        num_proc=1,
+        overwrite=False,
+        progress=False,
+        write_card=lambda folder, result: None,
+    )
     assert calls == []  # a library caller's process is left as it was
     assert run_cli("build", "rotation", "--limit", "2", "--out", tmp_path / "b", "-q")[0] == 0
     assert calls == ["cli"]

@@ -39,8 +39,11 @@ def assert_no_labels(out, markers=(bf.MARKER,)):
     [
         (lambda p: bf.write_mmbench_tsv(p / "MMBench_DEV_EN.tsv"), "/MMBench_DEV_EN.tsv", bf.MMBENCH_UNIQUE),
         (bf.write_mmbench_lmms_folder, "", bf.MMBENCH_UNIQUE),
-        (lambda p: bf.write_mmbench_lmms_folder(p) / "en" / "dev-00000-of-00001.parquet", "/en/dev-00000-of-00001.parquet",
-         bf.MMBENCH_UNIQUE),
+        (
+            lambda p: bf.write_mmbench_lmms_folder(p) / "en" / "dev-00000-of-00001.parquet",
+            "/en/dev-00000-of-00001.parquet",
+            bf.MMBENCH_UNIQUE,
+        ),
         (bf.write_mmbench_m4_folder, "", bf.MMBENCH_UNIQUE + 1),
         (bf.write_mmbench_saved, "", bf.MMBENCH_UNIQUE),
     ],
@@ -116,8 +119,9 @@ def test_hf_source_reads_any_loadable_dataset(tmp_path, run_cli):
 def test_several_sources_mix_and_the_card_lists_each(tmp_path, run_cli):
     mmbench = bf.write_mmbench_tsv(tmp_path / "MMBench_DEV_EN.tsv")
     seed = bf.write_seed_parquet(tmp_path / "seed")
-    rows, meta, _ = build(run_cli, tmp_path / "out", f"mmbench:{mmbench}", f"seedbench:{seed}", "sample",
-                          task="contrastive")
+    rows, meta, _ = build(
+        run_cli, tmp_path / "out", f"mmbench:{mmbench}", f"seedbench:{seed}", "sample", task="contrastive"
+    )
     kinds = [s["kind"] for s in meta["sources"]]
     assert kinds == ["mmbench", "seedbench", "sample"]
     assert [s["rows"] for s in meta["sources"]] == [bf.MMBENCH_UNIQUE, bf.SEED_UNIQUE, 12]
@@ -143,8 +147,11 @@ def test_fingerprint_follows_content(tmp_path, run_cli):
         (lambda p: None, "mmbench:{p}/missing.tsv", "does not exist"),
         (lambda p: (p / "x.csv").write_text("a,b"), "mmbench:{p}/x.csv", "expected a .tsv or .parquet file"),
         (lambda p: (p / "empty").mkdir(), "mmbench:{p}/empty", "no tables in"),
-        (lambda p: pq.write_table(__import__("pyarrow").table({"text": ["a"]}), p / "t.parquet"), "mmbench:{p}/t.parquet",
-         "has no image column"),
+        (
+            lambda p: pq.write_table(__import__("pyarrow").table({"text": ["a"]}), p / "t.parquet"),
+            "mmbench:{p}/t.parquet",
+            "has no image column",
+        ),
         (lambda p: (p / "empty").mkdir(), "imagenet:{p}/empty", "holds no images"),
         (lambda p: None, "mmbench:{p}?colour=red", "has no option 'colour'"),
         (lambda p: None, "hf:{p}/nothing-here", "source hf: cannot load"),

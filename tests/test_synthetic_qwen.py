@@ -8,8 +8,12 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def run(*args):
-    return subprocess.run([sys.executable, str(ROOT / "train" / "synthetic_qwen.py"), *map(str, args)],
-                          capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, str(ROOT / "train" / "synthetic_qwen.py"), *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 def test_help_documents_the_command():
@@ -22,8 +26,9 @@ def test_help_documents_the_command():
 
 def test_tiny_model_is_written_and_loads(tmp_path):
     import torch
-    from ssl4rl_train.vlm import load_processor
     from transformers import AutoModelForImageTextToText
+
+    from ssl4rl_train.vlm import load_processor
 
     result = run("--size", "tiny", "--out", tmp_path / "tiny", "--seed", "3")
     assert result.returncode == 0, result.stderr
@@ -57,7 +62,11 @@ def test_no_weights_writes_the_3b_config_only(tmp_path):
     from transformers import AutoConfig
 
     config = AutoConfig.from_pretrained(tmp_path / "cfg")
-    assert (config.text_config.hidden_size, config.text_config.num_hidden_layers, config.vision_config.depth) == (2048, 36, 32)
+    assert (config.text_config.hidden_size, config.text_config.num_hidden_layers, config.vision_config.depth) == (
+        2048,
+        36,
+        32,
+    )
 
 
 def test_missing_size_is_a_usage_error(tmp_path):
@@ -66,7 +75,8 @@ def test_missing_size_is_a_usage_error(tmp_path):
 
 
 def test_chat_template_copy_matches_trl():
-    from ssl4rl_train.synthetic_qwen import qwen2_5_vl_chat_template as copy
     from trl.chat_template_utils import qwen2_5_vl_chat_template
+
+    from ssl4rl_train.synthetic_qwen import qwen2_5_vl_chat_template as copy
 
     assert copy == qwen2_5_vl_chat_template

@@ -44,8 +44,9 @@ def test_rotation_fine_step_views_share_size_and_the_answer_is_the_best_inverse(
         yy, xx = np.mgrid[:side, :side] - (side - 1) / 2
         disc = xx**2 + yy**2 < (0.45 * side) ** 2  # inside every rotation of the square
         errors = {
-            angle: np.abs(np.asarray(first.rotate(angle, Image.Resampling.BICUBIC), np.float32)
-                          - np.asarray(second, np.float32))[disc].mean()
+            angle: np.abs(
+                np.asarray(first.rotate(angle, Image.Resampling.BICUBIC), np.float32) - np.asarray(second, np.float32)
+            )[disc].mean()
             for angle in task.angles
         }
         assert min(errors, key=errors.get) == int(sample.answer)
@@ -73,8 +74,12 @@ def test_jigsaw_answer_reassembles_the_picture(grid, shape):
         assert np.all(np.diff(restored[:, 0, 1].astype(int)) >= 0)
         height, width = restored.shape[:2]
         source = np.asarray(image)
-        matches = [(l, t) for l in range(0, 401 - width + 1, 16) for t in range(0, 397 - height + 1, 16)
-                   if np.array_equal(source[t:t + height, l:l + width], restored)]
+        matches = [
+            (l, t)
+            for l in range(0, 401 - width + 1, 16)
+            for t in range(0, 397 - height + 1, 16)
+            if np.array_equal(source[t : t + height, l : l + width], restored)
+        ]
         assert matches
         # The picture's own border (smoothed by resizing) is in no tile.
         assert all(0 < l and l + width < 401 and 0 < t and t + height < 397 for l, t in matches)
@@ -105,9 +110,10 @@ def test_position_crop_lies_in_the_answered_quadrant(augment):
             guess_left = int(np.argmin(np.abs(full[0, :, 0] - crop[0, 0, 0])))
             guess_top = int(np.argmin(np.abs(full[:, 0, 1] - crop[0, 0, 1])))
             top, left = next(
-                (t, l) for t in range(max(0, guess_top - 4), guess_top + 5)
+                (t, l)
+                for t in range(max(0, guess_top - 4), guess_top + 5)
                 for l in range(max(0, guess_left - 4), guess_left + 5)
-                if np.array_equal(full[t:t + crop.shape[0], l:l + crop.shape[1]], crop)
+                if np.array_equal(full[t : t + crop.shape[0], l : l + crop.shape[1]], crop)
             )
             right, bottom = left + crop.shape[1], top + crop.shape[0]
             found = ("bottom" if top >= height // 2 else "top") + "-" + ("right" if left >= width // 2 else "left")
@@ -212,8 +218,10 @@ def test_variants_of_a_task_draw_independently():
     partners, and a jigsaw grid spelt two ways is one task."""
     default, strong = Contrastive(ContrastiveConfig()), Contrastive(ContrastiveConfig(strength="strong"))
     assert default.sample_key() != strong.sample_key()
-    answers = [[int(sample_rng(seed, task.sample_key(), "img").random() < 0.5) for seed in range(64)]
-               for task in (default, strong)]
+    answers = [
+        [int(sample_rng(seed, task.sample_key(), "img").random() < 0.5) for seed in range(64)]
+        for task in (default, strong)
+    ]
     assert answers[0] != answers[1]
     assert Position(PositionConfig()).sample_key() != Position(PositionConfig(augment_crop=True)).sample_key()
     assert Jigsaw(JigsawConfig(grid="3x3")).sample_key() == Jigsaw(JigsawConfig(grid="3")).sample_key()

@@ -10,18 +10,41 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-ROOT = Path(__file__).resolve().parents[1]
 from ssl4rl_train.vlm import load_processor
 
-ACCELERATE = [sys.executable, "-m", "accelerate.commands.launch", "--cpu", "--num_processes", "1", "--num_machines", "1",
-              "--mixed_precision", "no", "--dynamo_backend", "no"]
+ROOT = Path(__file__).resolve().parents[1]
+
+ACCELERATE = [
+    sys.executable,
+    "-m",
+    "accelerate.commands.launch",
+    "--cpu",
+    "--num_processes",
+    "1",
+    "--num_machines",
+    "1",
+    "--mixed_precision",
+    "no",
+    "--dynamo_backend",
+    "no",
+]
 
 
 def grpo(output, model, *datasets, extra=(), launcher=(sys.executable,)):
     """Train with train/grpo.py in a fresh process; one CPU process needs no `accelerate launch` (half the start-up)."""
-    command = [*launcher, str(ROOT / "train" / "grpo.py"), "--config", str(ROOT / "recipes/train/tiny_cpu.yaml"),
-               "--model_name_or_path", str(model), "--output_dir", str(output),
-               "--dataset_name", *map(str, datasets), *extra]
+    command = [
+        *launcher,
+        str(ROOT / "train" / "grpo.py"),
+        "--config",
+        str(ROOT / "recipes/train/tiny_cpu.yaml"),
+        "--model_name_or_path",
+        str(model),
+        "--output_dir",
+        str(output),
+        "--dataset_name",
+        *map(str, datasets),
+        *extra,
+    ]
     result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, env=os.environ.copy(), timeout=600)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     return json.loads((Path(output) / "trainer_state.json").read_text())
@@ -33,9 +56,23 @@ def weights(folder):
 
 def test_two_tasks_train_log_per_task_and_the_model_reloads(tmp_path, tiny_model, datasets_two_tasks):
     # Two prompts per step drawn from both datasets: batches mix 2-image and 4-image prompts.
-    state = grpo(tmp_path / "run", tiny_model, *datasets_two_tasks,
-                 extra=["--max_prompt_tokens", "1024", "--per_device_train_batch_size", "4", "--dataset_weights", "1", "1",
-                        "--max_steps", "6"], launcher=ACCELERATE)  # as the README runs it
+    state = grpo(
+        tmp_path / "run",
+        tiny_model,
+        *datasets_two_tasks,
+        extra=[
+            "--max_prompt_tokens",
+            "1024",
+            "--per_device_train_batch_size",
+            "4",
+            "--dataset_weights",
+            "1",
+            "1",
+            "--max_steps",
+            "6",
+        ],
+        launcher=ACCELERATE,
+    )  # as the README runs it
     logged = {key for entry in state["log_history"] for key, value in entry.items() if value is not None}
     assert {"rewards/rotation/mean", "rewards/jigsaw/mean"} <= logged
     assert state["global_step"] == 6
@@ -50,17 +87,42 @@ def test_two_tasks_train_log_per_task_and_the_model_reloads(tmp_path, tiny_model
     saved = json.loads((tmp_path / "run" / "processor_config.json").read_text())
     assert saved["processor_class"] == "Qwen2_5_VLProcessor"  # an ordinary checkpoint, loadable anywhere
     messages = [{"role": "user", "content": [{"type": "text", "text": "hi"}]}]
-    inputs = processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=True, return_dict=True,
-                                           return_tensors="pt")
+    inputs = processor.apply_chat_template(
+        messages, add_generation_prompt=True, tokenize=True, return_dict=True, return_tensors="pt"
+    )
     assert model.generate(**inputs, max_new_tokens=2, do_sample=False).shape[1] > inputs["input_ids"].shape[1]
 
 
 def test_train_from_a_hub_dataset_pinned_by_tag(tmp_path, tiny_model, hub, run_cli):
-    code, err = run_cli("build", "rotation", "--limit", "4", "--out", tmp_path / "d", "-q",
-                        "--push-to-hub", "tester/rot", "--tag", "v1")
+    code, err = run_cli(
+        "build",
+        "rotation",
+        "--limit",
+        "4",
+        "--out",
+        tmp_path / "d",
+        "-q",
+        "--push-to-hub",
+        "tester/rot",
+        "--tag",
+        "v1",
+    )
     assert code == 0, err
-    run_cli("build", "rotation", "--limit", "4", "--seed", "9", "--out", tmp_path / "d2", "-q",
-            "--push-to-hub", "tester/rot", "--tag", "v2")
+    run_cli(
+        "build",
+        "rotation",
+        "--limit",
+        "4",
+        "--seed",
+        "9",
+        "--out",
+        tmp_path / "d2",
+        "-q",
+        "--push-to-hub",
+        "tester/rot",
+        "--tag",
+        "v2",
+    )
     state = grpo(tmp_path / "run", tiny_model, "tester/rot@v1")
     assert state["global_step"] == 3
     from huggingface_hub import HfApi
@@ -74,16 +136,36 @@ def test_train_from_a_hub_dataset_pinned_by_tag(tmp_path, tiny_model, hub, run_c
 
 @pytest.mark.parametrize("recipe", sorted((ROOT / "recipes/train").glob("*.yaml")), ids=lambda p: p.stem)
 def test_training_recipes_parse(recipe):
-    from ssl4rl_train import grpo
     from trl import GRPOConfig, ModelConfig, TrlParser
 
-    args = ["--config", str(recipe), "--dataset_name", "x", "--output_dir", "/tmp/unused", "--model_name_or_path", "m",
-            "--use_cpu", "true", "--bf16", "false", "--use_vllm", "false"]  # the GPU settings, checked on a CPU
+    from ssl4rl_train import grpo
+
+    args = [
+        "--config",
+        str(recipe),
+        "--dataset_name",
+        "x",
+        "--output_dir",
+        "/tmp/unused",
+        "--model_name_or_path",
+        "m",
+        "--use_cpu",
+        "true",
+        "--bf16",
+        "false",
+        "--use_vllm",
+        "false",
+    ]  # the GPU settings, checked on a CPU
     script, training, _ = TrlParser((grpo.SSL4RLArguments, GRPOConfig, ModelConfig)).parse_args_and_config(args)
     if "paper" in recipe.stem:  # 512 prompts x 5 generations per batch on 8 GPUs; 128 prompts per update
         assert training.per_device_train_batch_size * training.steps_per_generation * 8 == 512 * 5
         assert training.per_device_train_batch_size * training.gradient_accumulation_steps * 8 == 128 * 5
-        assert (training.learning_rate, training.beta, training.epsilon, training.num_generations) == (1e-6, 0.01, 0.2, 5)
+        assert (training.learning_rate, training.beta, training.epsilon, training.num_generations) == (
+            1e-6,
+            0.01,
+            0.2,
+            5,
+        )
         assert training.max_completion_length == 2048 and script.max_prompt_tokens == 1024
 
 
@@ -91,8 +173,10 @@ def test_processor_keeps_the_image_mask_aligned_in_padded_batches(tiny_model):
     from PIL import Image
 
     processor = load_processor(str(tiny_model))
-    prompts = [[{"role": "user", "content": [{"type": "image"}] * count + [{"type": "text", "text": "q"}]}]
-               for count in (2, 4)]
+    prompts = [
+        [{"role": "user", "content": [{"type": "image"}] * count + [{"type": "text", "text": "q"}]}]
+        for count in (2, 4)
+    ]
     texts = [processor.apply_chat_template(p, tokenize=False, add_generation_prompt=True) for p in prompts]
     images = [[Image.new("RGB", (64, 64))] * 2, [Image.new("RGB", (96, 64))] * 4]
     batch = processor(text=texts, images=images, padding=True, return_tensors="pt")

@@ -10,10 +10,11 @@ import pytest
 import torch
 import yaml
 from safetensors.torch import load_file, save_file
+from test_train import grpo, weights
+
 from ssl4rl_train import checks, mixture, paper_settings, trainer
 from ssl4rl_train import grpo as grpo_script
 from ssl4rl_train.vlm import load_processor
-from test_train import grpo, weights
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -30,15 +31,23 @@ def test_resume_ends_with_the_weights_of_an_uninterrupted_run(tmp_path, tiny_mod
     # 6 rows, one prompt per step: steps 1-6 are epoch 1, steps 7-8 epoch 2. One uninterrupted run saves every
     # step; resuming from checkpoint-2 (inside epoch 1) and from checkpoint-7 (inside epoch 2) must end where it ended.
     rotation = datasets_two_tasks[0]
-    grpo(tmp_path / "straight", tiny_model, rotation,
-         extra=[*VARYING, "--max_steps", "8", "--save_strategy", "steps", "--save_steps", "1"])
+    grpo(
+        tmp_path / "straight",
+        tiny_model,
+        rotation,
+        extra=[*VARYING, "--max_steps", "8", "--save_strategy", "steps", "--save_steps", "1"],
+    )
     straight = weights(tmp_path / "straight")
     start = weights(tiny_model)
     assert any(not torch.equal(straight[k], start[k]) for k in start)  # a reward that varies moves the weights
     for checkpoint in ("checkpoint-2", "checkpoint-7"):
         out = tmp_path / f"from-{checkpoint}"
-        state = grpo(out, tiny_model, rotation,
-                     extra=[*VARYING, "--max_steps", "8", "--resume_from_checkpoint", str(tmp_path / "straight" / checkpoint)])
+        state = grpo(
+            out,
+            tiny_model,
+            rotation,
+            extra=[*VARYING, "--max_steps", "8", "--resume_from_checkpoint", str(tmp_path / "straight" / checkpoint)],
+        )
         assert state["global_step"] == 8
         resumed = weights(out)
         gap = max((resumed[k] - straight[k]).abs().max().item() for k in straight)
@@ -89,22 +98,53 @@ def grpo_cli(capsys, *args):
 BASE = ["--config", ROOT / "recipes/train/tiny_cpu.yaml", "--output_dir", "/tmp/ssl4rl-unused"]
 
 
-@pytest.mark.parametrize("case, args, message", [
-    ("typo", ["--dataset_name", "out/rotaton"], "no such local folder, and no such Hub dataset"),
-    ("not a repo id", ["--dataset_name", "out/data/rotaton"], "no such folder, and not a Hub repo id"),
-    ("hub revision", ["--dataset_name", "tester/rot@v9"], "no such local folder"),
-    ("weights", ["--dataset_name", "{rot}", "{jig}", "--dataset_weights", "1"], "has 1 weights for 2 datasets"),
-    ("local revision", ["--dataset_name", "{rot}@v1"], "is a local folder, which has no revisions"),
-    ("bf16 full fine-tune", ["--dataset_name", "{rot}", "--dtype", "bfloat16"], "keeps no fp32 master weights"),
-    ("checkpoint inside a generation batch", ["--dataset_name", "{rot}", "--save_strategy", "steps", "--save_steps", "3",
-                                              "--steps_per_generation", "2"], "not a multiple of the 2 optimizer updates"),
-    ("resume with nothing saved", ["--dataset_name", "{rot}", "--resume_from_checkpoint", "true"], "no checkpoint-* folder"),
-    ("batch", ["--dataset_name", "{rot}", "--per_device_train_batch_size", "3"], "divisible"),
-    pytest.param("vllm missing", ["--dataset_name", "{rot}", "--use_vllm", "true"], "--use_vllm true needs vLLM",
-                 marks=pytest.mark.skipif(importlib.util.find_spec("vllm") is not None, reason="vLLM is installed")),
-    ("reward file", ["--dataset_name", "{rot}", "--extra_reward_funcs", "rewards/mine.py:score"], "cannot load it"),
-    ("reward module", ["--dataset_name", "{rot}", "--extra_reward_funcs", "no_such_module.score"], "cannot load it"),
-])
+@pytest.mark.parametrize(
+    "case, args, message",
+    [
+        ("typo", ["--dataset_name", "out/rotaton"], "no such local folder, and no such Hub dataset"),
+        ("not a repo id", ["--dataset_name", "out/data/rotaton"], "no such folder, and not a Hub repo id"),
+        ("hub revision", ["--dataset_name", "tester/rot@v9"], "no such local folder"),
+        ("weights", ["--dataset_name", "{rot}", "{jig}", "--dataset_weights", "1"], "has 1 weights for 2 datasets"),
+        ("local revision", ["--dataset_name", "{rot}@v1"], "is a local folder, which has no revisions"),
+        ("bf16 full fine-tune", ["--dataset_name", "{rot}", "--dtype", "bfloat16"], "keeps no fp32 master weights"),
+        (
+            "checkpoint inside a generation batch",
+            [
+                "--dataset_name",
+                "{rot}",
+                "--save_strategy",
+                "steps",
+                "--save_steps",
+                "3",
+                "--steps_per_generation",
+                "2",
+            ],
+            "not a multiple of the 2 optimizer updates",
+        ),
+        (
+            "resume with nothing saved",
+            ["--dataset_name", "{rot}", "--resume_from_checkpoint", "true"],
+            "no checkpoint-* folder",
+        ),
+        ("batch", ["--dataset_name", "{rot}", "--per_device_train_batch_size", "3"], "divisible"),
+        pytest.param(
+            "vllm missing",
+            ["--dataset_name", "{rot}", "--use_vllm", "true"],
+            "--use_vllm true needs vLLM",
+            marks=pytest.mark.skipif(importlib.util.find_spec("vllm") is not None, reason="vLLM is installed"),
+        ),
+        (
+            "reward file",
+            ["--dataset_name", "{rot}", "--extra_reward_funcs", "rewards/mine.py:score"],
+            "cannot load it",
+        ),
+        (
+            "reward module",
+            ["--dataset_name", "{rot}", "--extra_reward_funcs", "no_such_module.score"],
+            "cannot load it",
+        ),
+    ],
+)
 def test_user_mistakes_end_in_one_line(capsys, hub, tiny_model, datasets_two_tasks, case, args, message):
     paths = {"rot": datasets_two_tasks[0], "jig": datasets_two_tasks[1]}
     args = [str(a).format(**paths) for a in args]
@@ -148,7 +188,9 @@ def test_bf16_weights_are_accepted_with_lora_or_sharded_fp32_masters(monkeypatch
     monkeypatch.setenv("ACCELERATE_USE_FSDP", "true")
     checks.check_precision(training, NS(use_peft=False, dtype="bfloat16"))  # FSDP upcasts under mixed precision
     with pytest.raises(checks.RunConfigError):
-        checks.check_precision(NS(deepspeed=None, fsdp="", bf16=False, fp16=False), NS(use_peft=False, dtype="bfloat16"))
+        checks.check_precision(
+            NS(deepspeed=None, fsdp="", bf16=False, fp16=False), NS(use_peft=False, dtype="bfloat16")
+        )
 
 
 def write_dataset(folder: Path, rows: list[dict]) -> Path:
@@ -167,12 +209,15 @@ def test_weights_hold_exactly_after_each_dataset_drops_its_over_long_prompts(tmp
     # B: 3 short rotation rows and 6 jigsaw rows of 4 images each, which the limit below drops.
     mixed = write_dataset(tmp_path / "b", [{**row, "task": "rotation-b"} for row in rotation[:3]] + jigsaw)
     processor = load_processor(str(tiny_model))
-    lengths = [grpo_script.prompt_tokens(processor, mixture.load_one(mixture.DatasetSpec.parse(str(f)), "train")[0])
-               for f in (only_rotation, mixed)]
+    lengths = [
+        grpo_script.prompt_tokens(processor, mixture.load_one(mixture.DatasetSpec.parse(str(f)), "train")[0])
+        for f in (only_rotation, mixed)
+    ]
     limit = max(lengths[0])
     assert max(lengths[1][:3]) <= limit < min(lengths[1][3:])
-    args = grpo_script.SSL4RLArguments(dataset_name=[str(only_rotation), str(mixed)], dataset_weights=[1, 2],
-                                       max_prompt_tokens=limit)
+    args = grpo_script.SSL4RLArguments(
+        dataset_name=[str(only_rotation), str(mixed)], dataset_weights=[1, 2], max_prompt_tokens=limit
+    )
     specs = [mixture.DatasetSpec.parse(name) for name in args.dataset_name]
     dataset, records = grpo_script.training_mixture(args, specs, processor, seed=0)
     counts = {task: dataset["task"].count(task) for task in set(dataset["task"])}
@@ -184,12 +229,23 @@ def test_local_folders_load_their_own_rows_whatever_their_name(tmp_path, run_cli
     # `datasets` caches a folder by its card's relative patterns: a/jigsaw would load b/jigsaw's rows, and a folder
     # rebuilt in place its old ones.
     for folder, grid in (("a", "2"), ("b", "3")):
-        assert run_cli("build", "jigsaw", "--grid", grid, "--limit", "3", "--out", tmp_path / folder / "jigsaw", "-q")[0] == 0
-    tiles = {folder: len(mixture.load_one(mixture.DatasetSpec.parse(str(tmp_path / folder / "jigsaw")), "train")[0][0]["images"])
-             for folder in ("a", "b")}
+        assert (
+            run_cli("build", "jigsaw", "--grid", grid, "--limit", "3", "--out", tmp_path / folder / "jigsaw", "-q")[0]
+            == 0
+        )
+    tiles = {
+        folder: len(
+            mixture.load_one(mixture.DatasetSpec.parse(str(tmp_path / folder / "jigsaw")), "train")[0][0]["images"]
+        )
+        for folder in ("a", "b")
+    }
     assert tiles == {"a": 4, "b": 9}
-    run_cli("build", "jigsaw", "--grid", "2x3", "--limit", "3", "--out", tmp_path / "b" / "jigsaw", "-q", "--overwrite")
-    assert len(mixture.load_one(mixture.DatasetSpec.parse(str(tmp_path / "b" / "jigsaw")), "train")[0][0]["images"]) == 6
+    run_cli(
+        "build", "jigsaw", "--grid", "2x3", "--limit", "3", "--out", tmp_path / "b" / "jigsaw", "-q", "--overwrite"
+    )
+    assert (
+        len(mixture.load_one(mixture.DatasetSpec.parse(str(tmp_path / "b" / "jigsaw")), "train")[0][0]["images"]) == 6
+    )
     with pytest.raises(mixture.MixtureError, match="no data/test-"):
         mixture.load_one(mixture.DatasetSpec.parse(str(tmp_path / "a" / "jigsaw")), "test")
 
@@ -216,8 +272,14 @@ def test_every_recipe_pins_the_paper_algorithm(recipe):
     if paper_scale:
         from types import SimpleNamespace as NS
 
-        per_generation = checks.updates_per_generation(NS(**{k: settings.get(k) for k in (
-            "steps_per_generation", "gradient_accumulation_steps", "num_iterations")}))
+        per_generation = checks.updates_per_generation(
+            NS(
+                **{
+                    k: settings.get(k)
+                    for k in ("steps_per_generation", "gradient_accumulation_steps", "num_iterations")
+                }
+            )
+        )
         assert per_generation == 4  # the paper's 4 updates per generation batch
         assert settings["save_steps"] % per_generation == 0
         assert "step 300" in recipe.read_text() and "1,200" in recipe.read_text()

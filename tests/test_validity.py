@@ -65,10 +65,14 @@ def test_rotation_fine_step_sharpness_does_not_tell_the_angle(crops):
     print(f"second-minus-first sharpness, odd vs even multiples of 45: AUC {value:.3f} [{low:.3f}, {high:.3f}]")
     assert low < 0.5 < high and value < 0.6
     accuracy, low, high, chance = grouped_cv_accuracy(sharpness, odd.astype(int), groups)
-    print(f"regression on both views' sharpness, odd vs even: {accuracy:.3f} [{low:.3f}, {high:.3f}], chance {chance:.3f}")
+    print(
+        f"regression on both views' sharpness, odd vs even: {accuracy:.3f} [{low:.3f}, {high:.3f}], chance {chance:.3f}"
+    )
     assert low < chance + 0.02 and accuracy < chance + 0.08
     accuracy, low, high, chance = grouped_cv_accuracy(sharpness, np.array(answers), groups)
-    print(f"regression on both views' sharpness, 8-way angle: {accuracy:.3f} [{low:.3f}, {high:.3f}], chance {chance:.3f}")
+    print(
+        f"regression on both views' sharpness, 8-way angle: {accuracy:.3f} [{low:.3f}, {high:.3f}], chance {chance:.3f}"
+    )
     assert low < chance and accuracy < chance + 0.05
 
 
@@ -80,7 +84,7 @@ def quadrant_match_errors(full: np.ndarray, crop: np.ndarray) -> list[float]:
     (height, width), (h, w) = image.shape, patch.shape
     shape = (height + h, width + w)
     correlation = np.fft.irfft2(np.fft.rfft2(image, shape) * np.conj(np.fft.rfft2(patch, shape)), shape)
-    correlation = correlation[:height - h + 1, :width - w + 1]
+    correlation = correlation[: height - h + 1, : width - w + 1]
     squares = np.pad(np.cumsum(np.cumsum(image**2, 0), 1), ((1, 0), (1, 0)))
     window = squares[h:, w:] - squares[:-h, w:] - squares[h:, :-w] + squares[:-h, :-w]
     error = np.sqrt(np.maximum(window - 2 * correlation + (patch**2).sum(), 0) / (h * w))
@@ -88,7 +92,7 @@ def quadrant_match_errors(full: np.ndarray, crop: np.ndarray) -> list[float]:
     errors = []
     for quadrant in range(4):
         top, left = (quadrant // 2) * half_h, (quadrant % 2) * half_w
-        errors.append(float(error[top:top + half_h - h + 1, left:left + half_w - w + 1].min()))
+        errors.append(float(error[top : top + half_h - h + 1, left : left + half_w - w + 1].min()))
     return errors
 
 
@@ -117,8 +121,10 @@ def test_position_rows_have_one_matching_quadrant(crops):
     rate = np.mean(ambiguous)
     low, high = bootstrap_ci(np.mean, groups, ambiguous)
     high = max(high, 3 / len(ambiguous))  # the rule of three where none is seen
-    print(f"rows another quadrant matches as well: {rate:.2%} [{low:.2%}, {high:.2%}] of {len(ambiguous)}; "
-          f"pixel-matching solver {np.mean(solved):.2%}; skipped {skipped / (len(ambiguous) + skipped):.1%}")
+    print(
+        f"rows another quadrant matches as well: {rate:.2%} [{low:.2%}, {high:.2%}] of {len(ambiguous)}; "
+        f"pixel-matching solver {np.mean(solved):.2%}; skipped {skipped / (len(ambiguous) + skipped):.1%}"
+    )
     assert rate == 0 and high < 0.01
     assert np.mean(solved) == 1.0 and skipped / (len(ambiguous) + skipped) < 0.05
 
@@ -129,8 +135,17 @@ def test_contrastive_variants_draw_their_own_labels_and_partners(tmp_path, run_c
     are in the key: labels agree as often as two coin flips do (about half)."""
     rows = {}
     for strength in ("default", "strong"):
-        code, _ = run_cli("build", "contrastive", "--strength", strength, "--source", f"folder:{photo_folder}",
-                          "--out", tmp_path / strength, "-q")
+        code, _ = run_cli(
+            "build",
+            "contrastive",
+            "--strength",
+            strength,
+            "--source",
+            f"folder:{photo_folder}",
+            "--out",
+            tmp_path / strength,
+            "-q",
+        )
         assert code == 0
         rows[strength] = {row["source_id"].split("|")[0]: row for row in read_rows(tmp_path / strength)}
     shared = sorted(set(rows["default"]) & set(rows["strong"]))
@@ -138,8 +153,10 @@ def test_contrastive_variants_draw_their_own_labels_and_partners(tmp_path, run_c
     same_row = [rows["default"][s]["source_id"] == rows["strong"][s]["source_id"] for s in shared]
     rate = np.mean(same_label)
     half_width = 1.96 * np.sqrt(rate * (1 - rate) / len(shared))
-    print(f"labels agreeing across variants: {rate:.2f} [{rate - half_width:.2f}, {rate + half_width:.2f}] of "
-          f"{len(shared)}; same partner or both positive: {np.mean(same_row):.2f}")
+    print(
+        f"labels agreeing across variants: {rate:.2f} [{rate - half_width:.2f}, {rate + half_width:.2f}] of "
+        f"{len(shared)}; same partner or both positive: {np.mean(same_row):.2f}"
+    )
     assert rate - half_width < 0.5 < rate + half_width
     assert np.mean(same_row) < 0.7
 
@@ -149,8 +166,14 @@ def edge_smoothness(tile) -> list[float]:
     outermost lines over the same along lines 4-5 px in. A resized picture's own border is smoother."""
     grey = np.asarray(tile.convert("L"), np.float32)
     sides = [grey, grey[::-1], grey.T, grey.T[::-1]]
-    return [float(np.log((np.abs(np.diff(side[:2], axis=1)).mean() + 0.5) /
-                         (np.abs(np.diff(side[4:6], axis=1)).mean() + 0.5))) for side in sides]
+    return [
+        float(
+            np.log(
+                (np.abs(np.diff(side[:2], axis=1)).mean() + 0.5) / (np.abs(np.diff(side[4:6], axis=1)).mean() + 0.5)
+            )
+        )
+        for side in sides
+    ]
 
 
 def test_jigsaw_outer_sides_are_not_smoother_than_cut_ones():
@@ -197,7 +220,9 @@ def test_contrastive_negatives_never_pair_the_sample_stereo_views(tmp_path, run_
     total, same, refused = 0, 0, 0
     for seed in range(24):
         assert run_cli("build", "contrastive", "--seed", seed, "--out", tmp_path / f"s{seed}", "-q")[0] == 0
-        counts = negatives_of_one_picture(tmp_path / f"s{seed}", lambda i: i.removesuffix("_left").removesuffix("_right"))
+        counts = negatives_of_one_picture(
+            tmp_path / f"s{seed}", lambda i: i.removesuffix("_left").removesuffix("_right")
+        )
         total, same, refused = total + counts[0], same + counts[1], refused + counts[2]
     print(f"sample: stereo-pair negatives {same} of {total} (95% upper bound {3 / total:.1%}); refused {refused}")
     assert same == 0 and refused > 0
@@ -219,10 +244,14 @@ def test_contrastive_negatives_never_pair_copies_of_one_picture(tmp_path, run_cl
     total, same, refused = 0, 0, 0
     for seed in range(4):
         out = tmp_path / f"c{seed}"
-        assert run_cli("build", "contrastive", "--seed", seed, "--source", f"folder:{folder}", "--out", out, "-q")[0] == 0
+        assert (
+            run_cli("build", "contrastive", "--seed", seed, "--source", f"folder:{folder}", "--out", out, "-q")[0] == 0
+        )
         counts = negatives_of_one_picture(out, lambda i: i.split("~")[0].split(".")[0])
         total, same, refused = total + counts[0], same + counts[1], refused + counts[2]
     found = card_record(out)["sources"][0]["near_duplicates"]
-    print(f"copies: negatives of one picture {same} of {total} (95% upper bound {3 / total:.1%}); refused {refused}; "
-          f"near-duplicates found at scan {found} of 25")
+    print(
+        f"copies: negatives of one picture {same} of {total} (95% upper bound {3 / total:.1%}); refused {refused}; "
+        f"near-duplicates found at scan {found} of 25"
+    )
     assert same == 0 and refused > 0 and 21 <= found <= 25  # two copies of 12 pictures, and the stereo view

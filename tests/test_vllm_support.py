@@ -10,10 +10,11 @@ from types import SimpleNamespace
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
 from ssl4rl_train import vllm_support as vs
 from ssl4rl_train.synthetic_qwen import build_synthetic_qwen
 from ssl4rl_train.vlm import load_processor
+
+ROOT = Path(__file__).resolve().parents[1]
 
 PIXELS = 448 * 448  # 448-px rotation images: 256 tokens each; 3x3 jigsaw tiles: 25
 
@@ -61,7 +62,7 @@ def test_guard_refuses_expanded_colocate_prompts_and_accepts_the_fix(tiny_model,
     assert len(row["images"]) == images
     expanded, single = vs.trl_prompt_ids(processor, row["prompt"], row["images"])
     grid = processor.image_processor(images=row["images"], return_tensors="pt")["image_grid_thw"]
-    tokens = (grid.prod(-1) // processor.image_processor.merge_size ** 2).tolist()
+    tokens = (grid.prod(-1) // processor.image_processor.merge_size**2).tolist()
     assert vs.image_token_runs(expanded, processor.image_token_id) == tokens and min(tokens) > 1
     assert vs.image_token_runs(single, processor.image_token_id) == [1] * images
     with pytest.raises(vs.VLLMSetupError, match="expand them again"):
@@ -92,8 +93,10 @@ def test_engine_kwargs_reproduce_the_training_token_counts(tiny_model, rows):
     # vLLM applies mm_processor_kwargs to the checkpoint's processor: doing the same must give training's ids.
     trained = load_processor(str(tiny_model), max_pixels=PIXELS)
     kwargs = vs.vllm_engine_kwargs(trained, 9)
-    assert kwargs == {"mm_processor_kwargs": {"min_pixels": 28 * 28, "max_pixels": PIXELS},
-                      "limit_mm_per_prompt": {"image": 9, "video": 0}}
+    assert kwargs == {
+        "mm_processor_kwargs": {"min_pixels": 28 * 28, "max_pixels": PIXELS},
+        "limit_mm_per_prompt": {"image": 9, "video": 0},
+    }
     served = load_processor(str(tiny_model), **kwargs["mm_processor_kwargs"])
     default = load_processor(str(tiny_model))
     row = rows["rotation"]
@@ -123,8 +126,9 @@ def test_unexpand_installs_on_colocate_only(tiny_model, rows):
     expanded, single = vs.trl_prompt_ids(processor, row["prompt"], row["images"])
     seen = []
     generation = SimpleNamespace(generate=lambda prompts, images, num_generations: seen.append(prompts) or "out")
-    trainer = SimpleNamespace(use_vllm=True, vllm_mode="colocate", processing_class=processor,
-                              vllm_generation=generation)
+    trainer = SimpleNamespace(
+        use_vllm=True, vllm_mode="colocate", processing_class=processor, vllm_generation=generation
+    )
     assert vs.unexpand_colocated_prompts(trainer)
     out = trainer.vllm_generation.generate([expanded, expanded], images=[row["images"]] * 2, num_generations=2)
     assert out == "out"
@@ -142,20 +146,28 @@ def server_trainer(multimodal_config):
 
 def test_server_settings_must_match_training():
     engine = {"mm_processor_kwargs": {"min_pixels": 784, "max_pixels": PIXELS}, "limit_mm_per_prompt": {"image": 9}}
-    served = {"mm_processor_kwargs": {"min_pixels": 784, "max_pixels": PIXELS},
-              "limit_per_prompt": {"image": {"count": 9}}}  # as vLLM 0.30's /server_info reports them
+    served = {
+        "mm_processor_kwargs": {"min_pixels": 784, "max_pixels": PIXELS},
+        "limit_per_prompt": {"image": {"count": 9}},
+    }  # as vLLM 0.30's /server_info reports them
     vs.check_server_settings(server_trainer(served), engine)
     vs.check_server_settings(server_trainer({"mm_processor_kwargs": engine["mm_processor_kwargs"]}), engine)
     with pytest.raises(vs.VLLMSetupError, match="--mm-processor-kwargs"):
         vs.check_server_settings(server_trainer({"mm_processor_kwargs": None}), engine)
     with pytest.raises(vs.VLLMSetupError, match="max_pixels"):
-        vs.check_server_settings(server_trainer({"mm_processor_kwargs": {"min_pixels": 784, "max_pixels": 3136}}),
-                                 engine)
+        vs.check_server_settings(
+            server_trainer({"mm_processor_kwargs": {"min_pixels": 784, "max_pixels": 3136}}), engine
+        )
     with pytest.raises(vs.VLLMSetupError, match="at most 4 images"):
-        vs.check_server_settings(server_trainer({"mm_processor_kwargs": engine["mm_processor_kwargs"],
-                                                 "limit_per_prompt": {"image": {"count": 4}}}), engine)
-    vs.check_server_settings(SimpleNamespace(use_vllm=True, vllm_mode="server",
-                                             vllm_generation=SimpleNamespace()), engine)  # not the main process
+        vs.check_server_settings(
+            server_trainer(
+                {"mm_processor_kwargs": engine["mm_processor_kwargs"], "limit_per_prompt": {"image": {"count": 4}}}
+            ),
+            engine,
+        )
+    vs.check_server_settings(
+        SimpleNamespace(use_vllm=True, vllm_mode="server", vllm_generation=SimpleNamespace()), engine
+    )  # not the main process
 
 
 def test_prepare_checks_the_row_with_most_images_and_sizes_the_engine(tiny_model, datasets):
@@ -165,7 +177,8 @@ def test_prepare_checks_the_row_with_most_images_and_sizes_the_engine(tiny_model
     processor = load_processor(str(tiny_model), max_pixels=PIXELS)
     assert vs.prepare(processor, mixed, "colocate") == vs.vllm_engine_kwargs(processor, 9)
     assert vs.prepare(processor, datasets["rotation"], "server")["limit_mm_per_prompt"]["image"] == 2
-    processor.chat_template = processor.chat_template.replace("<|vision_start|><|image_pad|><|vision_end|>",
-                                                              "<|image_pad|>")
+    processor.chat_template = processor.chat_template.replace(
+        "<|vision_start|><|image_pad|><|vision_end|>", "<|image_pad|>"
+    )
     with pytest.raises(vs.VLLMSetupError, match="9 images make 1 runs"):
         vs.prepare(processor, mixed, "colocate")

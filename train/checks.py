@@ -61,7 +61,8 @@ def check_precision(training_args, model_args) -> None:
     raise RunConfigError(
         f"--dtype {dtype} with a full fine-tune and no DeepSpeed/FSDP keeps no fp32 master weights (at lr 1e-6 most "
         "AdamW updates round away); use --dtype float32 --bf16 true (fp32 weights, bf16 compute), --use_peft true, "
-        "or a ZeRO/FSDP accelerate config")
+        "or a ZeRO/FSDP accelerate config"
+    )
 
 
 def check_checkpoint_alignment(training_args) -> None:
@@ -83,7 +84,8 @@ def check_checkpoint_alignment(training_args) -> None:
         raise RunConfigError(
             f"--save_steps {training_args.save_steps:g} is not a multiple of the {per_generation} optimizer updates made "
             "from each generation batch (steps_per_generation / gradient_accumulation_steps x num_iterations); a "
-            "checkpoint inside a batch resumes with other rollouts")
+            "checkpoint inside a batch resumes with other rollouts"
+        )
 
 
 def updates_per_generation(training_args) -> int:

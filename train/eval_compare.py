@@ -16,8 +16,11 @@ def read_scores(folder: Path) -> dict:
     except (OSError, ValueError) as error:
         reason = getattr(error, "strerror", None) or str(error).splitlines()[0]
         raise ValueError(f"--compare {folder}: no readable scores.json ({reason})") from None
-    if not isinstance(scores, dict) or not isinstance(scores.get("scores"), dict) \
-            or not isinstance(scores.get("settings"), dict):
+    if (
+        not isinstance(scores, dict)
+        or not isinstance(scores.get("scores"), dict)
+        or not isinstance(scores.get("settings"), dict)
+    ):
         raise ValueError(f"--compare {folder}: scores.json is not one written by evaluate.py")
     return scores
 
@@ -38,17 +41,23 @@ def compare(folders: list[Path], out: Path, allow_different: bool = False) -> Pa
     names = run_names(folders)
     different = differing_settings(runs)
     if different and not allow_different:
-        detail = "; ".join(f"{key}: " + ", ".join(f"{n}={v}" for n, v in zip(names, found))
-                           for key, found in different.items())
-        raise ValueError(f"--compare: the runs used different settings ({detail}); their scores are not "
-                         "comparable (pass --allow-different-settings to compare anyway)")
+        detail = "; ".join(
+            f"{key}: " + ", ".join(f"{n}={v}" for n, v in zip(names, found)) for key, found in different.items()
+        )
+        raise ValueError(
+            f"--compare: the runs used different settings ({detail}); their scores are not "
+            "comparable (pass --allow-different-settings to compare anyway)"
+        )
     first, last = names[0], names[-1]
     lines = [f"# {' vs '.join(names)}", "", "| setting | " + " | ".join(names) + " |", "|---" * (len(names) + 1) + "|"]
     for key in sorted({k for run in runs for k in run["settings"]} - {"benchmarks"}):
         marker = " (differs)" if key in different else ""
         lines.append(f"| {key}{marker} | " + " | ".join(str(run["settings"].get(key, "")) for run in runs) + " |")
-    lines += ["", f"| benchmark | category | {' | '.join(names)} | {last} - {first} |",
-              "|---" * (len(names) + 3) + "|"]
+    lines += [
+        "",
+        f"| benchmark | category | {' | '.join(names)} | {last} - {first} |",
+        "|---" * (len(names) + 3) + "|",
+    ]
     bars = []
     shared = set.intersection(*(set(run["scores"]) for run in runs))
     for name in sorted(shared):
@@ -86,7 +95,9 @@ def draw_differences(bars: list[tuple[str, float]], title: str):
         top = row * (index + 1) + 3
         draw.text((8, top + 2), label[:48], fill="black")
         end = middle + value * scale
-        draw.rectangle([min(middle, end), top, max(middle, end), top + row - 6],
-                       fill=(46, 139, 87) if value >= 0 else (200, 60, 60))
+        draw.rectangle(
+            [min(middle, end), top, max(middle, end), top + row - 6],
+            fill=(46, 139, 87) if value >= 0 else (200, 60, 60),
+        )
         draw.text((max(middle, end) + 4, top + 2), f"{value:+.1f}", fill="black")
     return image

@@ -12,21 +12,23 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import pyarrow.parquet as pq
-from ssl4rl_train.extraction import extract_choice  # noqa: F401  (re-exported: scoring and tests use it)
 
 from ssl4rl_data.sources import mmbench, seedbench
 from ssl4rl_data.sources.mmbench import COPY_STRIDE
 from ssl4rl_data.tables import image_bytes, open_tables
 from ssl4rl_data.tsv import as_int
+from ssl4rl_train.extraction import extract_choice  # noqa: F401  (re-exported: scoring and tests use it)
 
 LETTERS = "ABCDEFGHIJ"
 # VLMEvalKit's Qwen2-VL / Qwen2.5-VL multiple-choice instruction (vlmeval/vlm/qwen2_vl/prompt.py), and its
 # Chinese one for questions with Chinese characters.
 PLAIN_INSTRUCTION = "Please select the correct answer from the options above."
 PLAIN_INSTRUCTION_CN = "请直接回答选项字母。"
-PAPER_INSTRUCTION = ("Answer with the option's letter from the given choices. First think step by step inside "
-                     "<think> </think> tags, then give the letter inside <answer> </answer> tags, for example: "
-                     "<think>step-by-step reasoning</think> <answer>A</answer>")
+PAPER_INSTRUCTION = (
+    "Answer with the option's letter from the given choices. First think step by step inside "
+    "<think> </think> tags, then give the letter inside <answer> </answer> tags, for example: "
+    "<think>step-by-step reasoning</think> <answer>A</answer>"
+)
 CJK = re.compile("[\u4e00-\u9fff]")
 
 
@@ -96,12 +98,19 @@ def read_mmbench(path: Path) -> list[Item]:
             if holder is None:
                 skipped["unresolved-image-reference"] += 1
                 continue
-            items.append(Item(
-                benchmark="mmbench", id=str(index), group=str(index % COPY_STRIDE), answer=_cell(values.get("answer")),
-                category=_cell(values.get("category")) or None, hint=_cell(values.get("hint")),
-                question=_cell(values.get("question")), options=_options(values, "ABCDEFGH"),
-                images=[_table_image(table, holder, column)],
-            ))
+            items.append(
+                Item(
+                    benchmark="mmbench",
+                    id=str(index),
+                    group=str(index % COPY_STRIDE),
+                    answer=_cell(values.get("answer")),
+                    category=_cell(values.get("category")) or None,
+                    hint=_cell(values.get("hint")),
+                    question=_cell(values.get("question")),
+                    options=_options(values, "ABCDEFGH"),
+                    images=[_table_image(table, holder, column)],
+                )
+            )
     _report_skipped("mmbench", path, skipped)
     return items
 
@@ -122,19 +131,29 @@ def read_seedbench(path: Path) -> list[Item]:
                 skipped["unresolved-image-reference"] += 1
                 continue
             key = _cell(values.get(id_column)) or str(row)
-            items.append(Item(
-                benchmark="seedbench", id=key, group=key, answer=_cell(values.get("answer")),
-                category=_cell(values.get(category_column)) or None, question=_cell(values.get("question")),
-                options=_options(values, keys), images=[_table_image(table, holder, column, item)],
-            ))
+            items.append(
+                Item(
+                    benchmark="seedbench",
+                    id=key,
+                    group=key,
+                    answer=_cell(values.get("answer")),
+                    category=_cell(values.get(category_column)) or None,
+                    question=_cell(values.get("question")),
+                    options=_options(values, keys),
+                    images=[_table_image(table, holder, column, item)],
+                )
+            )
     _report_skipped("seedbench", path, skipped)
     return [item for item in items if item.answer]
 
 
 def _report_skipped(kind: str, path: Path, skipped: Counter):
     if skipped:
-        print(f"{kind}: {path}: rows left out because they cannot be read: "
-              + ", ".join(f"{reason} {n}" for reason, n in sorted(skipped.items())), file=sys.stderr)
+        print(
+            f"{kind}: {path}: rows left out because they cannot be read: "
+            + ", ".join(f"{reason} {n}" for reason, n in sorted(skipped.items())),
+            file=sys.stderr,
+        )
 
 
 def read_ssl(path: Path, name: str = "ssl") -> list[Item]:
@@ -142,11 +161,19 @@ def read_ssl(path: Path, name: str = "ssl") -> list[Item]:
     for file in sorted(Path(path).glob("data/*.parquet")):
         for row in pq.read_table(file).to_pylist():
             text = next(part["text"] for part in row["prompt"][0]["content"] if part["type"] == "text")
-            items.append(Item(
-                benchmark="ssl", name=name, id=f"{row['task']}:{row['source_id']}", group=row["source_id"],
-                answer=row["answer"], category=row["task"], question=text, task=row["task"],
-                images=[(lambda data=image["bytes"]: data) for image in row["images"]],
-            ))
+            items.append(
+                Item(
+                    benchmark="ssl",
+                    name=name,
+                    id=f"{row['task']}:{row['source_id']}",
+                    group=row["source_id"],
+                    answer=row["answer"],
+                    category=row["task"],
+                    question=text,
+                    task=row["task"],
+                    images=[(lambda data=image["bytes"]: data) for image in row["images"]],
+                )
+            )
     if not items:
         raise ValueError(f"ssl: {path} has no data/*.parquet; is it a folder built by ssl4rl-data?")
     return items

@@ -11,11 +11,10 @@ import json
 import os
 from pathlib import Path
 
-from ssl4rl_train.eval_data import LETTERS, Item, _table_image
-
 from ssl4rl_data.sources.folder import image_file_names
 from ssl4rl_data.sources.imagenet import layout
 from ssl4rl_data.tables import open_tables
+from ssl4rl_train.eval_data import LETTERS, Item, _table_image
 
 NEAREST = 10
 QUESTION = "Which of these is shown in the image?"
@@ -45,8 +44,10 @@ def read_imagenet(path: Path, classes: Path | None, distractors: int, seed: int)
             elif os.path.isfile(file):  # a regular file: never a pipe or a device
                 labelled.append((_file_image(file), position[folder]))
         if unknown:
-            raise ValueError(f"imagenet: {path} needs class folders named by synsets in the mapping "
-                             f"(not in it: {sorted(unknown)[0]})")
+            raise ValueError(
+                f"imagenet: {path} needs class folders named by synsets in the mapping "
+                f"(not in it: {sorted(unknown)[0]})"
+            )
     elif kind == "tables":  # parquet or save_to_disk with an integer `label` column
         names, labelled = given if isinstance(given, list) else None, []
         for table in open_tables(path):
@@ -55,8 +56,10 @@ def read_imagenet(path: Path, classes: Path | None, distractors: int, seed: int)
             names = names or _label_names(table)
             labelled += [(_table_image(table, row, "image"), int(v["label"])) for row, v in table.rows(["label"])]
     else:
-        raise ValueError(f"imagenet: {path} holds {kind} without labels the evaluator can read; "
-                         "use parquet files, a save_to_disk folder or an ImageFolder of synset folders")
+        raise ValueError(
+            f"imagenet: {path} holds {kind} without labels the evaluator can read; "
+            "use parquet files, a save_to_disk folder or an ImageFolder of synset folders"
+        )
     if not names:
         raise ValueError("imagenet: no class names; pass --imagenet-classes FILE (LOC_synset_mapping.txt or JSON)")
     names = [name.split(",")[0].strip() for name in names]
@@ -65,16 +68,24 @@ def read_imagenet(path: Path, classes: Path | None, distractors: int, seed: int)
         if label < 0:
             continue  # the test split's hidden labels
         shown = choose_classes(names, label, distractors, f"{seed}\0{number}")
-        items.append(Item(
-            benchmark="imagenet", id=str(number), group=str(number), answer=LETTERS[shown.index(label)],
-            question=QUESTION, options={LETTERS[i]: names[c] for i, c in enumerate(shown)}, images=[loader],
-        ))
+        items.append(
+            Item(
+                benchmark="imagenet",
+                id=str(number),
+                group=str(number),
+                answer=LETTERS[shown.index(label)],
+                question=QUESTION,
+                options={LETTERS[i]: names[c] for i, c in enumerate(shown)},
+                images=[loader],
+            )
+        )
     return items
 
 
 def choose_classes(names: list[str], label: int, distractors: int, key: str) -> list[int]:
     """The true class and `distractors` near classes with names distinct from it and from each other,
     in a hashed order."""
+
     def rank(c):
         return hashlib.blake2b(f"{key}\0{c}".encode(), digest_size=8).digest()
 

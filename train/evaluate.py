@@ -47,6 +47,7 @@ import sys
 from collections import Counter
 from pathlib import Path
 
+from ssl4rl_data.errors import UserError
 from ssl4rl_train.eval_compare import compare
 from ssl4rl_train.eval_data import multiple_choice_prompt
 from ssl4rl_train.evals import benchmarks
@@ -55,7 +56,6 @@ from ssl4rl_train.predictions import read_predictions
 from ssl4rl_train.scoring import headline, score_predictions
 from ssl4rl_train.submission import write_submission
 
-from ssl4rl_data.errors import UserError
 
 def check_specs(specs: list[str]):
     kinds = benchmarks()
@@ -133,17 +133,28 @@ def main(argv=None) -> int:
     parser.add_argument("--model", help="Model folder or Hub id (Qwen2.5-VL / Qwen2-VL).")
     parser.add_argument("--benchmark", action="append", default=[], help="KIND:PATH, repeatable.")
     parser.add_argument("--out", type=Path, required=True, help="Output folder.")
-    parser.add_argument("--prompt", choices=["paper", "plain"], default="paper",
-                        help="Final instruction: the paper's think/answer request, or VLMEvalKit's (plain).")
+    parser.add_argument(
+        "--prompt",
+        choices=["paper", "plain"],
+        default="paper",
+        help="Final instruction: the paper's think/answer request, or VLMEvalKit's (plain).",
+    )
     parser.add_argument("--predictions", type=Path, help="Re-score this predictions.jsonl instead of generating.")
     parser.add_argument("--compare", nargs="+", type=Path, metavar="RUN", help="Compare runs (two or more folders).")
-    parser.add_argument("--allow-different-settings", action="store_true",
-                        help="Compare runs even if their prompts or pixel settings differ.")
+    parser.add_argument(
+        "--allow-different-settings",
+        action="store_true",
+        help="Compare runs even if their prompts or pixel settings differ.",
+    )
     parser.add_argument("--backend", choices=["transformers", "vllm"], default="transformers")
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--max-new-tokens", type=int, default=2048)
-    parser.add_argument("--min-pixels", type=int, default=None,
-                        help="Default 1280*28*28 (VLMEvalKit), or --max-pixels when that is smaller.")
+    parser.add_argument(
+        "--min-pixels",
+        type=int,
+        default=None,
+        help="Default 1280*28*28 (VLMEvalKit), or --max-pixels when that is smaller.",
+    )
     parser.add_argument("--max-pixels", type=int, default=QWEN_MAX_PIXELS, help="Default 16384*28*28 (VLMEvalKit).")
     parser.add_argument("--limit", type=int, default=None, help="At most this many rows per benchmark.")
     parser.add_argument("--imagenet-classes", type=Path, default=None)
@@ -178,9 +189,17 @@ def main(argv=None) -> int:
             run = Settings(args.min_pixels, args.max_pixels, args.max_new_tokens, args.batch_size, args.backend)
             outputs, facts = generate(items, args.model, run)
             records = [{**item.record(), "output": output} for item, output in zip(items, outputs)]
-            settings = {"model": args.model, "prompt": args.prompt, **run.record(), **facts,
-                        "benchmarks": args.benchmark, "limit": args.limit, "imagenet_distractors":
-                        args.imagenet_distractors, "seed": args.seed, "extraction": "rules (train/extraction.py)"}
+            settings = {
+                "model": args.model,
+                "prompt": args.prompt,
+                **run.record(),
+                **facts,
+                "benchmarks": args.benchmark,
+                "limit": args.limit,
+                "imagenet_distractors": args.imagenet_distractors,
+                "seed": args.seed,
+                "extraction": "rules (train/extraction.py)",
+            }
         result = write_outputs(records, args.out, settings)
     except (UserError, ValueError, OSError) as error:
         message = (str(error).strip() or type(error).__name__).splitlines()[0]
@@ -189,8 +208,10 @@ def main(argv=None) -> int:
     for name, scores in result["scores"].items():
         print(f"{name}: {100 * headline(scores):.1f} ({scores['unmatched']} unmatched of {scores['rows']} rows)")
     if "submission" in result:
-        print(f"mmbench test split: {result['submission']['mmbench']['rows']} rows written to "
-              f"{args.out / result['submission']['mmbench']['file']}")
+        print(
+            f"mmbench test split: {result['submission']['mmbench']['rows']} rows written to "
+            f"{args.out / result['submission']['mmbench']['file']}"
+        )
     return 0
 
 

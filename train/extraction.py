@@ -28,15 +28,20 @@ _LETTER = r"([A-Z])(?![A-Za-z0-9])"
 # Single spaces only (whitespace is collapsed first) and bounded repeats: no backtracking blow-up.
 _EXPLICIT = re.compile(
     r"(?i:answer|option|choice)(?:(?i: is| would be| should be| must be| will be| seems to be)(?: ?:)?| ?:)"
-    r"[ *(\[]{0,4}(?:(?i:option|choice) [(\[]?)?" + _LETTER
+    r"[ *(\[]{0,4}(?:(?i:option|choice) [(\[]?)?"
+    + _LETTER
     + r"|\\boxed\{ ?(?:\\text\{)?([A-Z])\b"
-    + r"|(?i:\bchoose|\bpick|\bselect|\bgo with) (?:(?i:option|choice) )?[(\[*]{0,2}" + _LETTER)
+    + r"|(?i:\bchoose|\bpick|\bselect|\bgo with) (?:(?i:option|choice) )?[(\[*]{0,2}"
+    + _LETTER
+)
 _MARKED = re.compile(r"\(([A-Z])\)|\[([A-Z])\]|\*\*\(?([A-Z])(?:\*\*|[.:)])")
 _WORD = re.compile(r"[A-Za-z0-9]+")
 _WHITESPACE = re.compile(r"\s+")
 _MARKUP = " \t\n*()[]{}.:,;!#`'\""
-VERBS = frozenset("is was seems appears would could should must will matches fits describes represents shows "
-                  "correctly best and or".split())
+VERBS = frozenset(
+    "is was seems appears would could should must will matches fits describes represents shows "
+    "correctly best and or".split()
+)
 
 
 def answer_region(output: str) -> str | None:
@@ -48,7 +53,7 @@ def answer_region(output: str) -> str | None:
         return output[start:end] if end >= 0 else output[start:]
     close = output.rfind(THINK_CLOSE)
     if close >= 0:
-        return output[close + len(THINK_CLOSE):]
+        return output[close + len(THINK_CLOSE) :]
     if THINK_OPEN in output:
         return None  # the reasoning never ended
     return output
@@ -73,8 +78,11 @@ def extract_choice(output: str, options: dict[str, str]) -> str | None:
     if explicit:
         return explicit[-1]
     words = _last_words(text, LAST_WORDS)
-    last = {m.group() for i, m in enumerate(words)
-            if _is_letter(m, words[i + 1] if i + 1 < len(words) else None, text, options)}
+    last = {
+        m.group()
+        for i, m in enumerate(words)
+        if _is_letter(m, words[i + 1] if i + 1 < len(words) else None, text, options)
+    }
     if len(last) == 1:
         return last.pop()
     if last:
@@ -105,7 +113,7 @@ def _any_letter(text: str, options: dict) -> bool:
     """Whether an option letter stands anywhere in `text` as a word (not the article or pronoun)."""
     for match in _WORD.finditer(text):
         if len(match.group()) == 1:
-            following = _WORD.match(text, match.end() + 1) if text[match.end():match.end() + 1] == " " else None
+            following = _WORD.match(text, match.end() + 1) if text[match.end() : match.end() + 1] == " " else None
             if _is_letter(match, following, text, options):
                 return True
     return False
@@ -115,8 +123,14 @@ def _is_letter(word, following, text: str, options: dict) -> bool:
     letter = word.group()
     if len(letter) != 1 or letter not in options:
         return False
-    if letter in "AI" and following is not None and following.start() == word.end() + 1 \
-            and text[word.end()] == " " and following.group().islower() and following.group() not in VERBS:
+    if (
+        letter in "AI"
+        and following is not None
+        and following.start() == word.end() + 1
+        and text[word.end()] == " "
+        and following.group().islower()
+        and following.group() not in VERBS
+    ):
         return False  # the article `A dog`, the pronoun `I think`
     return True
 
@@ -132,8 +146,13 @@ def _by_option_text(text: str, options: dict[str, str]) -> str | None:
             pattern = re.compile(r"(?<!\w)" + re.escape(needle) + r"(?!\w)")
             spans[letter] = [m.span() for m in pattern.finditer(lowered)]
     found = {letter for letter, where in spans.items() if where}
-    inside = {letter for letter in found
-              if all(any(s <= a and b <= e and (s, e) != (a, b) for other in found - {letter}
-                         for s, e in spans[other]) for a, b in spans[letter])}
+    inside = {
+        letter
+        for letter in found
+        if all(
+            any(s <= a and b <= e and (s, e) != (a, b) for other in found - {letter} for s, e in spans[other])
+            for a, b in spans[letter]
+        )
+    }
     remaining = found - inside
     return remaining.pop() if len(remaining) == 1 else None

@@ -22,37 +22,43 @@ from pathlib import Path
 
 from datasets import Image, List
 from PIL import Image as PILImage
+from transformers.trainer_utils import get_last_checkpoint
+from trl import GRPOConfig, ModelConfig, TrlParser, get_peft_config
+
+from ssl4rl_data.rewards import TaskAccuracy, format_reward
 from ssl4rl_train.checks import RunConfigError, check_checkpoint_alignment, check_precision
 from ssl4rl_train.mixture import DatasetSpec, MixtureError, load_one, mix, mixture_counts, resolve_commit
 from ssl4rl_train.trainer import CheckpointMismatchError, SSL4RLGRPOTrainer
 from ssl4rl_train.vllm_support import VLLMSetupError, attach, colocated_llm_kwargs, prepare
 from ssl4rl_train.vlm import load_processor
-from transformers.trainer_utils import get_last_checkpoint
-from trl import GRPOConfig, ModelConfig, TrlParser, get_peft_config
-
-from ssl4rl_data.rewards import TaskAccuracy, format_reward
 
 
 @dataclass
 class SSL4RLArguments:
     dataset_name: list[str] = field(
         default_factory=list,
-        metadata={"help": "Datasets built by ssl4rl-data: local folders or Hub repo ids, space-separated; pin a "
-                          "Hub version with REPO@REVISION (e.g. you/ssl4rl-jigsaw@v1a2b3c4d5e6f7a8b). Each Hub "
-                          "revision is resolved to its commit, which is loaded and recorded in ssl4rl_datasets.json."},
+        metadata={
+            "help": "Datasets built by ssl4rl-data: local folders or Hub repo ids, space-separated; pin a "
+            "Hub version with REPO@REVISION (e.g. you/ssl4rl-jigsaw@v1a2b3c4d5e6f7a8b). Each Hub "
+            "revision is resolved to its commit, which is loaded and recorded in ssl4rl_datasets.json."
+        },
     )
     dataset_weights: list[float] | None = field(
         default=None,
-        metadata={"help": "Mixing weights, one per dataset: the mixture holds rows in exactly these proportions "
-                          "(after over-long prompts are dropped from each dataset), and every dataset is seen whole at "
-                          "least once; smaller ones repeat (default: all rows of all datasets, concatenated)."},
+        metadata={
+            "help": "Mixing weights, one per dataset: the mixture holds rows in exactly these proportions "
+            "(after over-long prompts are dropped from each dataset), and every dataset is seen whole at "
+            "least once; smaller ones repeat (default: all rows of all datasets, concatenated)."
+        },
     )
     dataset_split: str = field(default="train", metadata={"help": "Split to train on."})
     format_reward_weight: float = field(
-        default=0.0, metadata={"help": "Weight of the <think>/<answer> format reward (0: not used, as in the paper)."})
+        default=0.0, metadata={"help": "Weight of the <think>/<answer> format reward (0: not used, as in the paper)."}
+    )
     extra_reward_funcs: list[str] = field(
         default_factory=list,
-        metadata={"help": "More reward functions: package.module.function (importable) or path/to/file.py:function."})
+        metadata={"help": "More reward functions: package.module.function (importable) or path/to/file.py:function."},
+    )
     max_pixels: int | None = field(default=None, metadata={"help": "Image processor max_pixels (fewer image tokens)."})
     max_prompt_tokens: int | None = field(
         default=None,
@@ -66,7 +72,7 @@ def prompt_tokens(processor, dataset, count_text=None) -> list[int]:
     `count_text(text)` counts the template's text tokens (default: the processor's own tokenizer).
     """
     image_processor = processor.image_processor
-    merge = image_processor.merge_size ** 2
+    merge = image_processor.merge_size**2
     raw = dataset.cast_column("images", List(Image(decode=False)))
     count_text = count_text or (lambda text: len(processor.tokenizer(text)["input_ids"]))
     lengths = []
@@ -111,8 +117,10 @@ def load_reward_function(spec: str):
             module = importlib.import_module(module_name)
         return getattr(module, name)
     except (ImportError, FileNotFoundError, AttributeError, ValueError) as error:
-        raise RunConfigError(f"--extra_reward_funcs {spec}: cannot load it ({type(error).__name__}: {error}); "
-                             "give module.function or path/to/file.py:function") from None
+        raise RunConfigError(
+            f"--extra_reward_funcs {spec}: cannot load it ({type(error).__name__}: {error}); "
+            "give module.function or path/to/file.py:function"
+        ) from None
 
 
 def validate(script_args: SSL4RLArguments, training_args: GRPOConfig, model_args: ModelConfig) -> list[DatasetSpec]:
@@ -120,16 +128,20 @@ def validate(script_args: SSL4RLArguments, training_args: GRPOConfig, model_args
     if not script_args.dataset_name:
         raise MixtureError("give at least one --dataset_name")
     if script_args.dataset_weights is not None and len(script_args.dataset_weights) != len(script_args.dataset_name):
-        raise MixtureError(f"--dataset_weights has {len(script_args.dataset_weights)} weights for "
-                           f"{len(script_args.dataset_name)} datasets; give one per --dataset_name")
+        raise MixtureError(
+            f"--dataset_weights has {len(script_args.dataset_weights)} weights for "
+            f"{len(script_args.dataset_name)} datasets; give one per --dataset_name"
+        )
     if script_args.dataset_weights is not None and any(w <= 0 for w in script_args.dataset_weights):
         raise MixtureError("--dataset_weights must all be positive")
     specs = [DatasetSpec.parse(name) for name in script_args.dataset_name]
     for spec in script_args.extra_reward_funcs:
         load_reward_function(spec)
     if training_args.use_vllm and importlib.util.find_spec("vllm") is None:
-        raise RunConfigError("--use_vllm true needs vLLM: on a GPU machine pip install -c constraints.txt -e '.[train,gpu]'; "
-                             "or --use_vllm false (rollouts with transformers)")
+        raise RunConfigError(
+            "--use_vllm true needs vLLM: on a GPU machine pip install -c constraints.txt -e '.[train,gpu]'; "
+            "or --use_vllm false (rollouts with transformers)"
+        )
     check_precision(training_args, model_args)
     check_checkpoint_alignment(training_args)
     return specs
@@ -142,15 +154,22 @@ def resume_checkpoint(training_args: GRPOConfig) -> str | None:
     if resume in ("true", "True", "last"):
         last = get_last_checkpoint(training_args.output_dir) if Path(training_args.output_dir).is_dir() else None
         if last is None:
-            raise RunConfigError(f"--resume_from_checkpoint {resume}: no checkpoint-* folder in {training_args.output_dir}")
+            raise RunConfigError(
+                f"--resume_from_checkpoint {resume}: no checkpoint-* folder in {training_args.output_dir}"
+            )
         return last
     if not Path(resume).is_dir():
         raise RunConfigError(f"--resume_from_checkpoint {resume}: no such checkpoint folder")
     return resume
 
 
-def training_mixture(script_args: SSL4RLArguments, specs: list[DatasetSpec], processor, seed: int,
-                     commits: list[str | None] | None = None):
+def training_mixture(
+    script_args: SSL4RLArguments,
+    specs: list[DatasetSpec],
+    processor,
+    seed: int,
+    commits: list[str | None] | None = None,
+):
     """The mixed dataset and, per dataset, where it came from and how many rows it gave."""
     datasets, records = [], []
     for spec, commit in zip(specs, commits or [None] * len(specs), strict=True):
@@ -159,8 +178,10 @@ def training_mixture(script_args: SSL4RLArguments, specs: list[DatasetSpec], pro
         if script_args.max_prompt_tokens:
             lengths = prompt_tokens(processor, dataset)
             dataset = dataset.select([i for i, n in enumerate(lengths) if n <= script_args.max_prompt_tokens])
-            print(f"{spec.name}: dropped {record['rows'] - len(dataset)} of {record['rows']} rows over "
-                  f"{script_args.max_prompt_tokens} prompt tokens")
+            print(
+                f"{spec.name}: dropped {record['rows'] - len(dataset)} of {record['rows']} rows over "
+                f"{script_args.max_prompt_tokens} prompt tokens"
+            )
         if len(dataset) == 0:
             raise MixtureError(f"--dataset_name {spec.name}: no rows left to train on")
         record["rows_kept"] = len(dataset)
@@ -207,9 +228,17 @@ def main(script_args: SSL4RLArguments, training_args: GRPOConfig, model_args: Mo
     if trainer.accelerator.is_main_process:
         output = Path(training_args.output_dir)
         trainer.state.save_to_json(str(output / "trainer_state.json"))
-        (output / "ssl4rl_datasets.json").write_text(json.dumps(
-            {"datasets": script_args.dataset_name, "weights": script_args.dataset_weights, "seed": training_args.seed,
-             "resolved": provenance}, indent=2))
+        (output / "ssl4rl_datasets.json").write_text(
+            json.dumps(
+                {
+                    "datasets": script_args.dataset_name,
+                    "weights": script_args.dataset_weights,
+                    "seed": training_args.seed,
+                    "resolved": provenance,
+                },
+                indent=2,
+            )
+        )
     if training_args.push_to_hub:
         trainer.push_to_hub(dataset_name=script_args.dataset_name)
 

@@ -35,11 +35,15 @@ class DatasetSpec:
         path, at, revision = name.partition("@")
         if Path(path).exists():
             if at:
-                raise MixtureError(f"--dataset_name {name}: {path} is a local folder, which has no revisions; "
-                                   "drop '@' or push it and pin the Hub repo")
+                raise MixtureError(
+                    f"--dataset_name {name}: {path} is a local folder, which has no revisions; "
+                    "drop '@' or push it and pin the Hub repo"
+                )
             return cls(name, path, None, True)
         if path.count("/") != 1 or not all(path.split("/")) or at and not revision:
-            raise MixtureError(f"--dataset_name {name}: no such folder, and not a Hub repo id (NAMESPACE/NAME[@REVISION])")
+            raise MixtureError(
+                f"--dataset_name {name}: no such folder, and not a Hub repo id (NAMESPACE/NAME[@REVISION])"
+            )
         return cls(name, path, revision or None, False)
 
 
@@ -53,8 +57,9 @@ def resolve_commit(spec: DatasetSpec) -> str:
     except RevisionNotFoundError:
         raise MixtureError(f"--dataset_name {spec.name}: the Hub repo has no revision {spec.revision!r}") from None
     except RepositoryNotFoundError:
-        raise MixtureError(f"--dataset_name {spec.name}: no such local folder, and no such Hub dataset "
-                           "(or no access to it)") from None
+        raise MixtureError(
+            f"--dataset_name {spec.name}: no such local folder, and no such Hub dataset (or no access to it)"
+        ) from None
     except (HfHubHTTPError, OSError) as error:
         raise MixtureError(f"--dataset_name {spec.name}: cannot reach the Hub ({type(error).__name__})") from None
 
@@ -71,12 +76,19 @@ def load_one(spec: DatasetSpec, split: str, commit: str | None = None):
         else:
             dataset = load_dataset(spec.path, revision=commit, split=split)
     except (ValueError, FileNotFoundError) as error:  # no such split, no data files, a folder that is not a dataset
-        raise MixtureError(f"--dataset_name {spec.name}: cannot load split {split!r}: {str(error).splitlines()[0]}") from None
+        raise MixtureError(
+            f"--dataset_name {spec.name}: cannot load split {split!r}: {str(error).splitlines()[0]}"
+        ) from None
     missing = REQUIRED_COLUMNS - set(dataset.column_names)
     if missing:
         raise MixtureError(f"--dataset_name {spec.name}: lacks columns {sorted(missing)}; is it built by ssl4rl-data?")
-    provenance = {"name": spec.name, "path": spec.path, "local": spec.local, "revision": spec.revision,
-                  "commit": commit}
+    provenance = {
+        "name": spec.name,
+        "path": spec.path,
+        "local": spec.local,
+        "revision": spec.revision,
+        "commit": commit,
+    }
     return dataset, provenance
 
 
@@ -89,7 +101,9 @@ def local_shards(spec: DatasetSpec, split: str) -> list[str]:
     """
     shards = sorted(str(p.resolve()) for p in Path(spec.path).glob(f"data/{split}-*.parquet"))
     if not shards:
-        raise MixtureError(f"--dataset_name {spec.name}: no data/{split}-*.parquet shards; is it built by ssl4rl-data?")
+        raise MixtureError(
+            f"--dataset_name {spec.name}: no data/{split}-*.parquet shards; is it built by ssl4rl-data?"
+        )
     return shards
 
 
@@ -131,5 +145,7 @@ def mix(datasets: list, weights: list[float] | None, seed: int):
     if weights is None:
         return concatenate_datasets(datasets) if len(datasets) > 1 else datasets[0]
     counts = mixture_counts([len(d) for d in datasets], weights)
-    parts = [d.select(mixture_indices(len(d), c, seed + i)) for i, (d, c) in enumerate(zip(datasets, counts, strict=True))]
+    parts = [
+        d.select(mixture_indices(len(d), c, seed + i)) for i, (d, c) in enumerate(zip(datasets, counts, strict=True))
+    ]
     return concatenate_datasets(parts)

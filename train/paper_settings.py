@@ -8,10 +8,16 @@ keep; `DEVIATIONS` names, per recipe, each one it changes and why. The README's 
 
 # field: (value, the verl setting it reproduces, why it is pinned)
 ALGORITHM = {
-    "use_bias_correction_kl": (False, "`use_kl_loss: true`, `kl_loss_type: low_var_kl`",
-                               "TRL's default multiplies the k3 KL by the importance ratio"),
-    "vllm_importance_sampling_correction": (False, "no rollout importance correction",
-                                            "TRL's default zeroes whole long completions (cap 3)"),
+    "use_bias_correction_kl": (
+        False,
+        "`use_kl_loss: true`, `kl_loss_type: low_var_kl`",
+        "TRL's default multiplies the k3 KL by the importance ratio",
+    ),
+    "vllm_importance_sampling_correction": (
+        False,
+        "no rollout importance correction",
+        "TRL's default zeroes whole long completions (cap 3)",
+    ),
     "loss_type": ("dapo", "`loss_agg_mode: token-mean`", "a token mean over the batch"),
     "scale_rewards": ("group", "`norm_adv_by_std_in_grpo: true`", "advantages divided by the group's std"),
     "top_p": (1.0, "rollout `top_p: 1.0`", "no nucleus truncation"),
@@ -37,7 +43,7 @@ PAPER = {
 DEVIATIONS = {
     "qwen2_5_vl_3b_single_gpu": {
         "learning_rate": "LoRA adapters, not a full fine-tune, so that fp32 trainable weights fit one 80 GB GPU; "
-                         "1e-5, ten times the full fine-tune's rate, as is usual for LoRA",
+        "1e-5, ten times the full fine-tune's rate, as is usual for LoRA",
     },
 }
 
@@ -60,7 +66,9 @@ def markdown_table() -> str:
     """The README's table: each verl setting beside its TRL field and value."""
     rows = ["| verl (the paper's run) | TRL `GRPOConfig` | value | why pinned |", "|---|---|---|---|"]
     rows += [f"| {verl} | `{name}` | `{_yaml(value)}` | {why} |" for name, (value, verl, why) in ALGORITHM.items()]
-    rows += [f"| {verl} | `{name}` | `{_yaml(value)}` | the paper's setting |" for name, (value, verl) in PAPER.items()]
+    rows += [
+        f"| {verl} | `{name}` | `{_yaml(value)}` | the paper's setting |" for name, (value, verl) in PAPER.items()
+    ]
     return "\n".join(rows)
 
 

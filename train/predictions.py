@@ -15,7 +15,9 @@ def read_predictions(path: Path) -> list[dict]:
     try:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError:
-        raise UserError(f"--predictions {path} is not UTF-8 text (expected a predictions.jsonl from evaluate.py)") from None
+        raise UserError(
+            f"--predictions {path} is not UTF-8 text (expected a predictions.jsonl from evaluate.py)"
+        ) from None
     except OSError as error:
         raise UserError(f"--predictions {path} cannot be read: {error.strerror or error}") from None
     records = []
@@ -25,15 +27,19 @@ def read_predictions(path: Path) -> list[dict]:
         try:
             record = json.loads(line)
         except json.JSONDecodeError as error:
-            raise UserError(f"--predictions {path}: line {number} is not JSON ({error.msg}); is the file truncated?") from None
+            raise UserError(
+                f"--predictions {path}: line {number} is not JSON ({error.msg}); is the file truncated?"
+            ) from None
         if not isinstance(record, dict):
             raise UserError(f"--predictions {path}: line {number} is not a JSON object")
         fields = {**FIELDS, **(SSL_FIELDS if record.get("benchmark") == "ssl" else CHOICE_FIELDS)}
         for name, kinds in fields.items():
             if not isinstance(record.get(name), kinds):
                 wanted = " or ".join("null" if kind is type(None) else kind.__name__ for kind in kinds)
-                raise UserError(f"--predictions {path}: line {number}: field {name!r} must be {wanted}, "
-                                f"got {type(record.get(name)).__name__ if name in record else 'nothing'}")
+                raise UserError(
+                    f"--predictions {path}: line {number}: field {name!r} must be {wanted}, "
+                    f"got {type(record.get(name)).__name__ if name in record else 'nothing'}"
+                )
         if record["benchmark"] != "ssl" and not all(isinstance(v, str) for v in record["options"].values()):
             raise UserError(f"--predictions {path}: line {number}: options must map letters to text")
         records.append(record)

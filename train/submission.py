@@ -19,8 +19,16 @@ def submission_rows(records: list[dict]) -> list[list[str]]:
     for r in records:
         if r["benchmark"] == "mmbench" and not r["answer"]:
             options = r["options"]
-            rows.append([r["id"], r["question"], r.get("hint", ""), *(options.get(k, "") for k in "ABCD"),
-                         r.get("category") or "", r.get("extracted") or r["output"]])
+            rows.append(
+                [
+                    r["id"],
+                    r["question"],
+                    r.get("hint", ""),
+                    *(options.get(k, "") for k in "ABCD"),
+                    r.get("category") or "",
+                    r.get("extracted") or r["output"],
+                ]
+            )
     return rows
 
 
@@ -46,6 +54,7 @@ def _column(number: int) -> str:
 
 def write_xlsx(path: Path, header: list[str], rows: list[list]):
     """One sheet of inline strings (integers stay numbers)."""
+
     def cell(r, c, value):
         ref = f"{_column(c)}{r + 1}"
         if isinstance(value, int) or (isinstance(value, str) and value.isdigit() and c == 0):
@@ -53,8 +62,10 @@ def write_xlsx(path: Path, header: list[str], rows: list[list]):
         text = escape(ILLEGAL_XML.sub("", str(value)))
         return f'<c r="{ref}" t="inlineStr"><is><t xml:space="preserve">{text}</t></is></c>'
 
-    body = "".join(f'<row r="{r + 1}">' + "".join(cell(r, c, v) for c, v in enumerate(values)) + "</row>"
-                   for r, values in enumerate([header, *rows]))
+    body = "".join(
+        f'<row r="{r + 1}">' + "".join(cell(r, c, v) for c, v in enumerate(values)) + "</row>"
+        for r, values in enumerate([header, *rows])
+    )
     main = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
     rel = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
     parts = {
@@ -65,15 +76,20 @@ def write_xlsx(path: Path, header: list[str], rows: list[list]):
             '<Override PartName="/xl/workbook.xml" '
             'ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml"/>'
             '<Override PartName="/xl/worksheets/sheet1.xml" '
-            'ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.worksheet+xml"/></Types>'),
+            'ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.worksheet+xml"/></Types>'
+        ),
         "_rels/.rels": (
             '<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">'
-            f'<Relationship Id="rId1" Type="{rel}/officeDocument" Target="xl/workbook.xml"/></Relationships>'),
-        "xl/workbook.xml": (f'<workbook xmlns="{main}" xmlns:r="{rel}"><sheets>'
-                            '<sheet name="Sheet1" sheetId="1" r:id="rId1"/></sheets></workbook>'),
+            f'<Relationship Id="rId1" Type="{rel}/officeDocument" Target="xl/workbook.xml"/></Relationships>'
+        ),
+        "xl/workbook.xml": (
+            f'<workbook xmlns="{main}" xmlns:r="{rel}"><sheets>'
+            '<sheet name="Sheet1" sheetId="1" r:id="rId1"/></sheets></workbook>'
+        ),
         "xl/_rels/workbook.xml.rels": (
             '<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">'
-            f'<Relationship Id="rId1" Type="{rel}/worksheet" Target="worksheets/sheet1.xml"/></Relationships>'),
+            f'<Relationship Id="rId1" Type="{rel}/worksheet" Target="worksheets/sheet1.xml"/></Relationships>'
+        ),
         "xl/worksheets/sheet1.xml": f'<worksheet xmlns="{main}"><sheetData>{body}</sheetData></worksheet>',
     }
     with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:

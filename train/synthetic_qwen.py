@@ -39,27 +39,70 @@ qwen2_5_vl_chat_template = (
     "<|im_start|>assistant\n{% endif %}"
 )
 
-SPECIAL_TOKENS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|object_ref_start|>", "<|object_ref_end|>",
-                  "<|box_start|>", "<|box_end|>", "<|quad_start|>", "<|quad_end|>", "<|vision_start|>",
-                  "<|vision_end|>", "<|vision_pad|>", "<|image_pad|>", "<|video_pad|>"]
+SPECIAL_TOKENS = [
+    "<|endoftext|>",
+    "<|im_start|>",
+    "<|im_end|>",
+    "<|object_ref_start|>",
+    "<|object_ref_end|>",
+    "<|box_start|>",
+    "<|box_end|>",
+    "<|quad_start|>",
+    "<|quad_end|>",
+    "<|vision_start|>",
+    "<|vision_end|>",
+    "<|vision_pad|>",
+    "<|image_pad|>",
+    "<|video_pad|>",
+]
 
 SIZES = {
     "tiny": {
-        "regular_vocab": 256, "max_pixels": 56 * 56,
-        "text": {"hidden_size": 16, "intermediate_size": 32, "num_hidden_layers": 2, "num_attention_heads": 4,
-                 "num_key_value_heads": 2, "rope_scaling": {"type": "mrope", "mrope_section": [1, 1]},
-                 "max_position_embeddings": 4096},
-        "vision": {"depth": 2, "hidden_size": 16, "intermediate_size": 32, "num_heads": 2, "out_hidden_size": 16,
-                   "fullatt_block_indexes": [1], "window_size": 56},
+        "regular_vocab": 256,
+        "max_pixels": 56 * 56,
+        "text": {
+            "hidden_size": 16,
+            "intermediate_size": 32,
+            "num_hidden_layers": 2,
+            "num_attention_heads": 4,
+            "num_key_value_heads": 2,
+            "rope_scaling": {"type": "mrope", "mrope_section": [1, 1]},
+            "max_position_embeddings": 4096,
+        },
+        "vision": {
+            "depth": 2,
+            "hidden_size": 16,
+            "intermediate_size": 32,
+            "num_heads": 2,
+            "out_hidden_size": 16,
+            "fullatt_block_indexes": [1],
+            "window_size": 56,
+        },
     },
     # The published Qwen2.5-VL-3B-Instruct architecture.
     "3b": {
-        "regular_vocab": 151643, "max_pixels": 12845056,
-        "text": {"hidden_size": 2048, "intermediate_size": 11008, "num_hidden_layers": 36, "num_attention_heads": 16,
-                 "num_key_value_heads": 2, "rope_theta": 1000000.0, "max_position_embeddings": 128000,
-                 "rope_scaling": {"type": "mrope", "mrope_section": [16, 24, 24]}, "rms_norm_eps": 1e-6},
-        "vision": {"depth": 32, "hidden_size": 1280, "intermediate_size": 3420, "num_heads": 16, "out_hidden_size": 2048,
-                   "fullatt_block_indexes": [7, 15, 23, 31], "window_size": 112},
+        "regular_vocab": 151643,
+        "max_pixels": 12845056,
+        "text": {
+            "hidden_size": 2048,
+            "intermediate_size": 11008,
+            "num_hidden_layers": 36,
+            "num_attention_heads": 16,
+            "num_key_value_heads": 2,
+            "rope_theta": 1000000.0,
+            "max_position_embeddings": 128000,
+            "rope_scaling": {"type": "mrope", "mrope_section": [16, 24, 24]},
+            "rms_norm_eps": 1e-6,
+        },
+        "vision": {
+            "depth": 32,
+            "hidden_size": 1280,
+            "intermediate_size": 3420,
+            "num_heads": 16,
+            "out_hidden_size": 2048,
+            "fullatt_block_indexes": [7, 15, 23, 31],
+            "window_size": 112,
+        },
     },
 }
 
@@ -80,17 +123,30 @@ def qwen_config(size: str, tokenizer) -> Qwen2_5_VLConfig:
     spec, ids = SIZES[size], {token: tokenizer.convert_tokens_to_ids(token) for token in SPECIAL_TOKENS}
     vocab_size = 151936 if size == "3b" else len(tokenizer)  # the real model pads its embedding to 151936
     return Qwen2_5_VLConfig(
-        text_config={**spec["text"], "vocab_size": vocab_size, "tie_word_embeddings": True,
-                     "bos_token_id": ids["<|endoftext|>"], "eos_token_id": ids["<|im_end|>"],
-                     "pad_token_id": ids["<|endoftext|>"]},
+        text_config={
+            **spec["text"],
+            "vocab_size": vocab_size,
+            "tie_word_embeddings": True,
+            "bos_token_id": ids["<|endoftext|>"],
+            "eos_token_id": ids["<|im_end|>"],
+            "pad_token_id": ids["<|endoftext|>"],
+        },
         vision_config={**spec["vision"], "patch_size": 14, "spatial_merge_size": 2, "temporal_patch_size": 2},
-        image_token_id=ids["<|image_pad|>"], video_token_id=ids["<|video_pad|>"],
-        vision_start_token_id=ids["<|vision_start|>"], vision_end_token_id=ids["<|vision_end|>"],
+        image_token_id=ids["<|image_pad|>"],
+        video_token_id=ids["<|video_pad|>"],
+        vision_start_token_id=ids["<|vision_start|>"],
+        vision_end_token_id=ids["<|vision_end|>"],
     )
 
 
-def build_synthetic_qwen(folder: Path, size: str = "tiny", seed: int = 0, save_weights: bool = True,
-                         dtype: torch.dtype = torch.float32, device: str = "cpu"):
+def build_synthetic_qwen(
+    folder: Path,
+    size: str = "tiny",
+    seed: int = 0,
+    save_weights: bool = True,
+    dtype: torch.dtype = torch.float32,
+    device: str = "cpu",
+):
     """Write tokenizer, image processor and config to `folder` (and random weights when `save_weights`).
 
     The weights are initialised from `seed` on `device` in `dtype` (the 3B model: 15 GB in float32,
@@ -121,20 +177,41 @@ def build_synthetic_qwen(folder: Path, size: str = "tiny", seed: int = 0, save_w
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(
-        prog="synthetic_qwen.py", formatter_class=argparse.RawDescriptionHelpFormatter,
-        description=__doc__.split("\n\n")[0] + "\n\n" + __doc__.split("\n\n", 1)[1])
-    parser.add_argument("--size", choices=sorted(SIZES), required=True,
-                        help="tiny: hidden 16, 2 layers, byte vocabulary (tests); 3b: the Qwen2.5-VL-3B-Instruct architecture.")
-    parser.add_argument("--out", type=Path, required=True, help="Folder to write (created; existing files are overwritten).")
+        prog="synthetic_qwen.py",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description=__doc__.split("\n\n")[0] + "\n\n" + __doc__.split("\n\n", 1)[1],
+    )
+    parser.add_argument(
+        "--size",
+        choices=sorted(SIZES),
+        required=True,
+        help="tiny: hidden 16, 2 layers, byte vocabulary (tests); 3b: the Qwen2.5-VL-3B-Instruct architecture.",
+    )
+    parser.add_argument(
+        "--out", type=Path, required=True, help="Folder to write (created; existing files are overwritten)."
+    )
     parser.add_argument("--seed", type=int, default=0, help="Seed of the random weights (default 0).")
-    parser.add_argument("--no-weights", action="store_true",
-                        help="Write config, tokenizer and processor only (what benchmarks/train_step.py needs).")
-    parser.add_argument("--dtype", choices=["float32", "bfloat16", "float16"], default="float32",
-                        help="Dtype of the saved weights (default float32).")
+    parser.add_argument(
+        "--no-weights",
+        action="store_true",
+        help="Write config, tokenizer and processor only (what benchmarks/train_step.py needs).",
+    )
+    parser.add_argument(
+        "--dtype",
+        choices=["float32", "bfloat16", "float16"],
+        default="float32",
+        help="Dtype of the saved weights (default float32).",
+    )
     parser.add_argument("--device", default="cpu", help="Where to initialise the weights, e.g. cuda (default cpu).")
     args = parser.parse_args(argv)
-    folder, config = build_synthetic_qwen(args.out, args.size, seed=args.seed, save_weights=not args.no_weights,
-                                          dtype=getattr(torch, args.dtype), device=args.device)
+    folder, config = build_synthetic_qwen(
+        args.out,
+        args.size,
+        seed=args.seed,
+        save_weights=not args.no_weights,
+        dtype=getattr(torch, args.dtype),
+        device=args.device,
+    )
     what = "config, tokenizer and processor" if args.no_weights else f"random {args.dtype} weights (seed {args.seed})"
     print(f"wrote Qwen2.5-VL-{args.size}: {what} to {folder}", file=sys.stderr)
     return 0

@@ -73,7 +73,8 @@ def checkpoint_state_dict(model: torch.nn.Module, folder: str) -> dict[str, torc
     if missing or unexpected:
         raise CheckpointMismatchError(
             f"{folder}: checkpoint does not match the model ({len(missing)} missing keys, e.g. {missing[:3]}; "
-            f"{len(unexpected)} unexpected, e.g. {unexpected[:3]}); refusing to resume from the launch weights")
+            f"{len(unexpected)} unexpected, e.g. {unexpected[:3]}); refusing to resume from the launch weights"
+        )
     return loaded
 
 
@@ -96,9 +97,13 @@ class SSL4RLGRPOTrainer(GRPOTrainer):
     def _get_train_sampler(self, dataset=None):
         sampler = super()._get_train_sampler(dataset)
         return EpochSeededRepeatSampler(
-            data_source=sampler.data_source, mini_repeat_count=sampler.mini_repeat_count,
-            batch_size=sampler.batch_size, repeat_count=sampler.repeat_count, shuffle=sampler.shuffle,
-            seed=sampler.seed)
+            data_source=sampler.data_source,
+            mini_repeat_count=sampler.mini_repeat_count,
+            batch_size=sampler.batch_size,
+            repeat_count=sampler.repeat_count,
+            shuffle=sampler.shuffle,
+            seed=sampler.seed,
+        )
 
     def _load_from_checkpoint(self, resume_from_checkpoint, model=None):
         model = self.accelerator.unwrap_model(model if model is not None else self.model)

@@ -43,8 +43,9 @@ def trl_prompt_ids(processor, prompt, images) -> tuple[list[int], list[int]]:
     from trl.data_utils import prepare_multimodal_messages
 
     messages = prepare_multimodal_messages(copy.deepcopy(list(prompt)), images=list(images))
-    expanded = processor.apply_chat_template(conversation=[messages], add_generation_prompt=True, tokenize=True,
-                                             return_dict=True)["input_ids"][0]
+    expanded = processor.apply_chat_template(
+        conversation=[messages], add_generation_prompt=True, tokenize=True, return_dict=True
+    )["input_ids"][0]
     text = processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
     return list(expanded), processor.tokenizer(text, add_special_tokens=False)["input_ids"]
 
@@ -58,28 +59,36 @@ def check_vllm_prompt(processor, prompt, images, vllm_mode: str, unexpanded: boo
     expanded, single = trl_prompt_ids(processor, prompt, images)
     runs = image_token_runs(expanded, processor.image_token_id)
     if len(runs) != len(images):
-        raise VLLMSetupError(f"the prompt's {len(images)} images make {len(runs)} runs of image tokens; vLLM rollouts "
-                             "need exactly one run per image")
+        raise VLLMSetupError(
+            f"the prompt's {len(images)} images make {len(runs)} runs of image tokens; vLLM rollouts "
+            "need exactly one run per image"
+        )
     if vllm_mode == "colocate":
         sent = collapse_image_runs(expanded, processor.image_token_id) if unexpanded else expanded
         if sent != single:
-            raise VLLMSetupError(f"colocated vLLM would get {len(sent)} prompt tokens with image runs "
-                                 f"{image_token_runs(sent, processor.image_token_id)} instead of one placeholder per "
-                                 "image, and expand them again (TRL issue 6294); install unexpand_colocated_prompts")
+            raise VLLMSetupError(
+                f"colocated vLLM would get {len(sent)} prompt tokens with image runs "
+                f"{image_token_runs(sent, processor.image_token_id)} instead of one placeholder per "
+                "image, and expand them again (TRL issue 6294); install unexpand_colocated_prompts"
+            )
     return runs
 
 
 def vllm_engine_kwargs(processor, max_images: int) -> dict:
     """vLLM engine settings that size images as `processor` does: the same min/max pixels, so the same tokens."""
     size = processor.image_processor.size
-    return {"mm_processor_kwargs": {"min_pixels": int(size["shortest_edge"]), "max_pixels": int(size["longest_edge"])},
-            "limit_mm_per_prompt": {"image": int(max_images), "video": 0}}
+    return {
+        "mm_processor_kwargs": {"min_pixels": int(size["shortest_edge"]), "max_pixels": int(size["longest_edge"])},
+        "limit_mm_per_prompt": {"image": int(max_images), "video": 0},
+    }
 
 
 def prepare(processor, dataset, vllm_mode: str) -> dict:
     """Check the row with the most images (see check_vllm_prompt) and return the engine settings for vLLM."""
-    counts = [sum(part.get("type") == "image" for message in prompt for part in message["content"])
-              for prompt in dataset["prompt"]]  # the light column: no image is decoded
+    counts = [
+        sum(part.get("type") == "image" for message in prompt for part in message["content"])
+        for prompt in dataset["prompt"]
+    ]  # the light column: no image is decoded
     row = dataset[counts.index(max(counts))]
     check_vllm_prompt(processor, row["prompt"], row["images"], vllm_mode, unexpanded=True)
     return vllm_engine_kwargs(processor, max(counts))
@@ -144,10 +153,14 @@ def check_server_settings(trainer, engine_kwargs: dict) -> None:
     wanted, served = engine_kwargs["mm_processor_kwargs"], multimodal.get("mm_processor_kwargs") or {}
     differing = {key: served.get(key) for key, value in wanted.items() if served.get(key) != value}
     if differing:
-        raise VLLMSetupError(f"the vLLM server sizes images with {differing} where training uses {wanted}: restart it "
-                             f"with --mm-processor-kwargs '{json.dumps(wanted)}'")
+        raise VLLMSetupError(
+            f"the vLLM server sizes images with {differing} where training uses {wanted}: restart it "
+            f"with --mm-processor-kwargs '{json.dumps(wanted)}'"
+        )
     limit = (multimodal.get("limit_per_prompt") or {}).get("image")
     count = limit.get("count") if isinstance(limit, dict) else limit
     if count is not None and count < engine_kwargs["limit_mm_per_prompt"]["image"]:
-        raise VLLMSetupError(f"the vLLM server takes at most {count} images per prompt; the data has up to "
-                             f"{engine_kwargs['limit_mm_per_prompt']['image']}")
+        raise VLLMSetupError(
+            f"the vLLM server takes at most {count} images per prompt; the data has up to "
+            f"{engine_kwargs['limit_mm_per_prompt']['image']}"
+        )

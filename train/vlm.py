@@ -27,8 +27,12 @@ def image_only(processor_cls: type) -> type:
     def __init__(self, image_processor=None, tokenizer=None, chat_template=None, **kwargs):
         self.image_token = getattr(tokenizer, "image_token", "<|image_pad|>")
         self.video_token = getattr(tokenizer, "video_token", "<|video_pad|>")
-        self.image_token_id = getattr(tokenizer, "image_token_id", None) or tokenizer.convert_tokens_to_ids(self.image_token)
-        self.video_token_id = getattr(tokenizer, "video_token_id", None) or tokenizer.convert_tokens_to_ids(self.video_token)
+        self.image_token_id = getattr(tokenizer, "image_token_id", None) or tokenizer.convert_tokens_to_ids(
+            self.image_token
+        )
+        self.video_token_id = getattr(tokenizer, "video_token_id", None) or tokenizer.convert_tokens_to_ids(
+            self.video_token
+        )
         ProcessorMixin.__init__(self, image_processor, tokenizer, chat_template=chat_template)
 
     def to_dict(self):
@@ -40,8 +44,9 @@ def image_only(processor_cls: type) -> type:
         return output
 
     # Same class name as the stock one: what it saves is an ordinary checkpoint.
-    return type(processor_cls.__name__, (processor_cls,),
-                {"__init__": __init__, "to_dict": to_dict, "__module__": __name__})
+    return type(
+        processor_cls.__name__, (processor_cls,), {"__init__": __init__, "to_dict": to_dict, "__module__": __name__}
+    )
 
 
 def load_processor(path: str, revision: str | None = None, **image_kwargs):
@@ -67,7 +72,9 @@ def _load(path: str, revision: str | None, **image_kwargs):
         pass
     model_type = AutoConfig.from_pretrained(path, revision=revision).model_type
     if model_type not in PROCESSORS:
-        raise ValueError(f"{path}: no image-only fallback for model type {model_type!r} (supported: {', '.join(PROCESSORS)})")
+        raise ValueError(
+            f"{path}: no image-only fallback for model type {model_type!r} (supported: {', '.join(PROCESSORS)})"
+        )
     tokenizer = AutoTokenizer.from_pretrained(path, revision=revision)
     try:
         image_processor = AutoImageProcessor.from_pretrained(path, revision=revision, backend="pil", **image_kwargs)
@@ -75,8 +82,9 @@ def _load(path: str, revision: str | None, **image_kwargs):
         from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import Qwen2VLImageProcessorPil
 
         image_processor = Qwen2VLImageProcessorPil.from_pretrained(path, revision=revision, **image_kwargs)
-    return image_only(PROCESSORS[model_type])(image_processor=image_processor, tokenizer=tokenizer,
-                                             chat_template=_chat_template(path, tokenizer))
+    return image_only(PROCESSORS[model_type])(
+        image_processor=image_processor, tokenizer=tokenizer, chat_template=_chat_template(path, tokenizer)
+    )
 
 
 def _chat_template(path: str, tokenizer) -> str | None:

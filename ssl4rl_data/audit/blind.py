@@ -41,8 +41,16 @@ def image_features(data: bytes, decoded: Image.Image | None = None) -> list[floa
             image.draft("L", (max(1, width // 8), max(1, height // 8)))
         decoded = image
     pixels = np.asarray(decoded.convert("L"), np.float32)
-    return [float(len(data)), width, height, width / max(height, 1), table_sum, float(max(marker, 0)),
-            float(pixels.mean()), float(pixels.std())]
+    return [
+        float(len(data)),
+        width,
+        height,
+        width / max(height, 1),
+        table_sum,
+        float(max(marker, 0)),
+        float(pixels.mean()),
+        float(pixels.std()),
+    ]
 
 
 def feature_names(slots: int) -> list[str]:
@@ -57,14 +65,15 @@ def feature_matrix(per_row: list[list[list[float]]], positions: list[int]) -> tu
     x = np.zeros((len(per_row), slots * width + 1))
     for r, images in enumerate(per_row):
         for i, values in enumerate(images):
-            x[r, i * width:(i + 1) * width] = values
+            x[r, i * width : (i + 1) * width] = values
     x[:, -1] = positions
     return x, feature_names(slots)
 
 
 def fold_of(groups: list[str]) -> np.ndarray:
-    return np.array([int.from_bytes(hashlib.blake2b(g.encode(), digest_size=4).digest(), "little") % FOLDS
-                     for g in groups])
+    return np.array(
+        [int.from_bytes(hashlib.blake2b(g.encode(), digest_size=4).digest(), "little") % FOLDS for g in groups]
+    )
 
 
 def binned_predictions(x: np.ndarray, y: np.ndarray, folds: np.ndarray, classes: int) -> np.ndarray:
@@ -83,8 +92,9 @@ def binned_predictions(x: np.ndarray, y: np.ndarray, folds: np.ndarray, classes:
     return predicted
 
 
-def logistic_predictions(x: np.ndarray, y: np.ndarray, folds: np.ndarray, classes: int, steps: int = 200,
-                         l2: float = 1e-3) -> np.ndarray:
+def logistic_predictions(
+    x: np.ndarray, y: np.ndarray, folds: np.ndarray, classes: int, steps: int = 200, l2: float = 1e-3
+) -> np.ndarray:
     predicted = np.zeros(len(y), int)
     for fold in range(FOLDS):
         test = folds == fold
@@ -111,13 +121,15 @@ def targets(answers: list[str]) -> list[tuple[str, np.ndarray]]:
     if len(set(answers)) > MAX_CLASSES and all("," in a for a in answers):
         cells = [a.split(",") for a in answers]
         width = min(len(c) for c in cells)
-        return [(f"answer cell {k + 1}", np.unique([c[k] for c in cells], return_inverse=True)[1])
-                for k in range(width)]
+        return [
+            (f"answer cell {k + 1}", np.unique([c[k] for c in cells], return_inverse=True)[1]) for k in range(width)
+        ]
     return [("answer", np.unique(answers, return_inverse=True)[1])]
 
 
-def blind_baselines(x: np.ndarray, names: list[str], answers: list[str], groups: list[str],
-                    content_statistics: bool) -> dict:
+def blind_baselines(
+    x: np.ndarray, names: list[str], answers: list[str], groups: list[str], content_statistics: bool
+) -> dict:
     folds = fold_of(groups)
     tests = []
     for target_name, y in targets(answers):
@@ -126,8 +138,10 @@ def blind_baselines(x: np.ndarray, names: list[str], answers: list[str], groups:
         varying = [j for j in range(x.shape[1]) if np.ptp(x[:, j]) > 0]
         models = [(names[j], binned_predictions(x[:, j], y, folds, classes), [names[j]]) for j in varying]
         fmt = [j for j in varying if names[j] == "row_position" or names[j].split(".")[1] in FORMAT_FEATURES]
-        for label, columns in (("format features (logistic regression)", fmt),
-                               ("all features (logistic regression)", varying)):
+        for label, columns in (
+            ("format features (logistic regression)", fmt),
+            ("all features (logistic regression)", varying),
+        ):
             if len(columns) > 1:
                 predicted = logistic_predictions(x[:, columns], y, folds, classes)
                 models.append((label, predicted, [names[j] for j in columns]))
@@ -135,9 +149,17 @@ def blind_baselines(x: np.ndarray, names: list[str], answers: list[str], groups:
             correct = int((predicted == y).sum())
             # A model that uses a content proxy cannot tell a format cue from content: reported, not a shortcut.
             informational = content_statistics and any(n.split(".")[-1] in CONTENT_PROXIES for n in used)
-            tests.append({"target": target_name, "feature": label, "accuracy": correct / len(y),
-                          "ci95": list(wilson(correct, len(y))), "chance": chance,
-                          "p": above_chance_p(correct, len(y), chance), "content_proxy": informational})
+            tests.append(
+                {
+                    "target": target_name,
+                    "feature": label,
+                    "accuracy": correct / len(y),
+                    "ci95": list(wilson(correct, len(y))),
+                    "chance": chance,
+                    "p": above_chance_p(correct, len(y), chance),
+                    "content_proxy": informational,
+                }
+            )
     threshold = ALPHA / max(1, len(tests))
     for test in tests:
         test["above_chance"] = bool(test["p"] < threshold and test["accuracy"] > test["chance"] + MIN_GAIN)
@@ -146,6 +168,13 @@ def blind_baselines(x: np.ndarray, names: list[str], answers: list[str], groups:
     shortcuts = [t for t in ranked if t["shortcut"]]
     singles = [t for t in shortcuts if "logistic" not in t["feature"]]
     strongest = (singles or shortcuts or [None])[0]
-    return {"rows": len(answers), "tests": len(tests), "alpha": ALPHA, "threshold_p": threshold,
-            "shortcut": bool(shortcuts), "strongest": strongest, "top": ranked[:8],
-            "shortcuts": [t["feature"] + (f" ({t['target']})" if t["target"] != "answer" else "") for t in shortcuts]}
+    return {
+        "rows": len(answers),
+        "tests": len(tests),
+        "alpha": ALPHA,
+        "threshold_p": threshold,
+        "shortcut": bool(shortcuts),
+        "strongest": strongest,
+        "top": ranked[:8],
+        "shortcuts": [t["feature"] + (f" ({t['target']})" if t["target"] != "answer" else "") for t in shortcuts],
+    }

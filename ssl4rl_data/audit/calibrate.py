@@ -46,15 +46,17 @@ def parse_band(text: str) -> tuple[float, float]:
     return band
 
 
-def pass_rates(folder: Path, model_path: str, k: int = 8, max_new_tokens: int = 512, max_pixels: int | None = None,
-               seed: int = 0) -> list[dict]:
+def pass_rates(
+    folder: Path, model_path: str, k: int = 8, max_new_tokens: int = 512, max_pixels: int | None = None, seed: int = 0
+) -> list[dict]:
     """Per row: source id, pass rate, mean reward and whether its k rewards are all equal."""
     if k < 2:
         raise UserError(f"--k must be at least 2 (a GRPO group), got {k}")
     try:
         import torch
-        from ssl4rl_train.vlm import load_processor
         from transformers import AutoModelForImageTextToText
+
+        from ssl4rl_train.vlm import load_processor
     except ImportError as error:
         raise UserError(f"calibrate needs the train extra (pip install -e '.[train]'): {error}") from None
     if not Path(model_path).exists() and "/" not in str(model_path):
@@ -62,28 +64,58 @@ def pass_rates(folder: Path, model_path: str, k: int = 8, max_new_tokens: int = 
     torch.manual_seed(seed)
     processor = load_processor(model_path, **({"max_pixels": max_pixels} if max_pixels else {}))
     device = "cuda" if torch.cuda.is_available() else "cpu"
-    model = AutoModelForImageTextToText.from_pretrained(model_path, dtype=torch.float32 if device == "cpu"
-                                                        else torch.bfloat16).to(device).eval()
+    model = (
+        AutoModelForImageTextToText.from_pretrained(
+            model_path, dtype=torch.float32 if device == "cpu" else torch.bfloat16
+        )
+        .to(device)
+        .eval()
+    )
     results = []
     for file in shard_files(folder):
         for row in pq.read_table(file, columns=["prompt", "images", "answer", "task", "source_id"]).to_pylist():
             images = [Image.open(io.BytesIO(image["bytes"])).convert("RGB") for image in row["images"]]
-            messages = [{"role": turn["role"], "content": [{k2: v for k2, v in part.items() if v is not None}
-                                                           for part in turn["content"]]} for turn in row["prompt"]]
+            messages = [
+                {
+                    "role": turn["role"],
+                    "content": [{k2: v for k2, v in part.items() if v is not None} for part in turn["content"]],
+                }
+                for turn in row["prompt"]
+            ]
             text = processor.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
             inputs = processor(text=[text], images=images, return_tensors="pt").to(device)
             with torch.no_grad():
-                output = model.generate(**inputs, do_sample=True, temperature=1.0, top_k=0, top_p=1.0,
-                                        num_return_sequences=k, max_new_tokens=max_new_tokens)
-            completions = processor.batch_decode(output[:, inputs["input_ids"].shape[1]:], skip_special_tokens=True)
+                output = model.generate(
+                    **inputs,
+                    do_sample=True,
+                    temperature=1.0,
+                    top_k=0,
+                    top_p=1.0,
+                    num_return_sequences=k,
+                    max_new_tokens=max_new_tokens,
+                )
+            completions = processor.batch_decode(output[:, inputs["input_ids"].shape[1] :], skip_special_tokens=True)
             rewards = [score(c, row["answer"], row["task"]) for c in completions]
-            results.append({"source_id": row["source_id"], "pass_rate": float(np.mean([r == 1.0 for r in rewards])),
-                            "mean_reward": float(np.mean(rewards)), "zero_variance": len(set(rewards)) == 1})
+            results.append(
+                {
+                    "source_id": row["source_id"],
+                    "pass_rate": float(np.mean([r == 1.0 for r in rewards])),
+                    "mean_reward": float(np.mean(rewards)),
+                    "zero_variance": len(set(rewards)) == 1,
+                }
+            )
     return results
 
 
-def keep_band(folder: Path, out: Path, rates: list[dict], band: tuple[float, float], model_path: str, k: int,
-              overwrite: bool = False) -> dict:
+def keep_band(
+    folder: Path,
+    out: Path,
+    rates: list[dict],
+    band: tuple[float, float],
+    model_path: str,
+    k: int,
+    overwrite: bool = False,
+) -> dict:
     """Write the rows whose pass rate lies in `band` as a new dataset version in `out`; returns its record."""
     folder, out = Path(folder), Path(out)
     if out.exists() and not overwrite:
@@ -97,7 +129,7 @@ def keep_band(folder: Path, out: Path, rates: list[dict], band: tuple[float, flo
     tables, start = [], 0
     for file in shard_files(folder):
         table = pq.read_table(file)
-        tables.append(table.filter(pa.array(keep[start:start + len(table)])))
+        tables.append(table.filter(pa.array(keep[start : start + len(table)])))
         start += len(table)
     kept = pa.concat_tables(tables)
     staging = out.with_name(f".{out.name}.calibrate-{os.getpid()}")
@@ -106,15 +138,27 @@ def keep_band(folder: Path, out: Path, rates: list[dict], band: tuple[float, flo
     name = "data/train-00000-of-00001.parquet"
     pq.write_table(kept, staging / name, **PARQUET_WRITER_OPTIONS)
     zero = np.array([r["zero_variance"] for r in rates])
-    calibration = {"model": Path(str(model_path).rstrip("/")).name, "k": k, "temperature": 1.0,
-                   "band": list(band), "rows_before": len(rates), "rows_kept": int(keep.sum()),
-                   "zero_variance_before": round(float(zero.mean()), 4),
-                   "zero_variance_after": round(float(zero[keep].mean()), 4), "parent_version": record["version"]}
-    key = json.dumps({"parent": record["version"], "model": calibration["model"], "k": k, "band": list(band)},
-                     sort_keys=True)
-    record.update(version=hashlib.blake2b(key.encode(), digest_size=8).hexdigest(), rows=int(keep.sum()),
-                  answers=dict(sorted(Counter(kept.column("answer").to_pylist()).items())),
-                  calibration=calibration, files={name: file_record(staging / name)})
+    calibration = {
+        "model": Path(str(model_path).rstrip("/")).name,
+        "k": k,
+        "temperature": 1.0,
+        "band": list(band),
+        "rows_before": len(rates),
+        "rows_kept": int(keep.sum()),
+        "zero_variance_before": round(float(zero.mean()), 4),
+        "zero_variance_after": round(float(zero[keep].mean()), 4),
+        "parent_version": record["version"],
+    }
+    key = json.dumps(
+        {"parent": record["version"], "model": calibration["model"], "k": k, "band": list(band)}, sort_keys=True
+    )
+    record.update(
+        version=hashlib.blake2b(key.encode(), digest_size=8).hexdigest(),
+        rows=int(keep.sum()),
+        answers=dict(sorted(Counter(kept.column("answer").to_pylist()).items())),
+        calibration=calibration,
+        files={name: file_record(staging / name)},
+    )
     record.pop("audit", None)  # the audit was of the parent's rows
     (staging / "README.md").write_text(render_card(record), encoding="utf-8")
     if out.exists():

@@ -35,8 +35,13 @@ MIN_COARSE = 0.5
 MIN_SPREAD = 4.0  # a flatter thumbnail correlates with anything: only its hash can say
 # (shape, scale, anchor) of the crops hashed besides the whole image: tasks cut centred boxes whose
 # corner is rounded down to the 16 px grid, so a picture sits centred or towards the top-left.
-CROPS = tuple((shape, scale, anchor) for shape in ("square", "same") for scale in (1.0, 0.85, 0.7)
-              for anchor in ("centre", "top-left") if (shape, scale) != ("same", 1.0))
+CROPS = tuple(
+    (shape, scale, anchor)
+    for shape in ("square", "same")
+    for scale in (1.0, 0.85, 0.7)
+    for anchor in ("centre", "top-left")
+    if (shape, scale) != ("same", 1.0)
+)
 MAX_LISTED = 200
 MAX_CANDIDATES = 3  # nearest images by hash whose pixels are compared, per picture
 
@@ -99,8 +104,13 @@ def against_hashes(spec: str) -> tuple[dict, list[str], np.ndarray, list[Image.I
     with ThreadPoolExecutor(os.cpu_count() or 1) as pool:
         hashed = list(pool.map(functools.partial(_hash_one, source), refs, chunksize=16))
     kept = [(ref.source_id, h) for ref, h in zip(refs, hashed) if h is not None]
-    description = {"spec": spec, "kind": source.name, "benchmark": source.benchmark, "images": len(kept),
-                   "unreadable": len(refs) - len(kept)}
+    description = {
+        "spec": spec,
+        "kind": source.name,
+        "benchmark": source.benchmark,
+        "images": len(kept),
+        "unreadable": len(refs) - len(kept),
+    }
     hashes = np.array([h for _, (h, _) in kept], np.uint64).reshape(len(kept), len(CROPS) + 1)
     return description, [i for i, _ in kept], hashes, [small for _, (_, small) in kept]
 
@@ -118,7 +128,7 @@ def candidates(picture_hashes: np.ndarray, hashes: np.ndarray, chunk: int = 256)
     (the distance to an image is the smallest to any of its crops)."""
     out = []
     for start in range(0, len(picture_hashes), chunk):
-        part = picture_hashes[start:start + chunk]
+        part = picture_hashes[start : start + chunk]
         bits = popcount(part[:, None, None] ^ hashes[None, :, :]).min(axis=2)
         for distances in bits:
             near = np.flatnonzero(distances <= CANDIDATE_BITS)
@@ -127,13 +137,19 @@ def candidates(picture_hashes: np.ndarray, hashes: np.ndarray, chunk: int = 256)
     return out
 
 
-def contamination(pictures: list[tuple[str, int | None, np.ndarray | None]], specs: list[str],
-                  dataset_benchmarks: set) -> dict:
+def contamination(
+    pictures: list[tuple[str, int | None, np.ndarray | None]], specs: list[str], dataset_benchmarks: set
+) -> dict:
     """`pictures`: (row source id, picture hash, grey thumbnail) per row, None where the row shows no
     picture. One entry per `--against` spec."""
     hashed = [p for p in pictures if p[1] is not None]
-    result = {"rows_hashed": len(hashed), "rows_without_picture": len(pictures) - len(hashed),
-              "candidate_bits": CANDIDATE_BITS, "min_correlation": MIN_CORRELATION, "against": []}
+    result = {
+        "rows_hashed": len(hashed),
+        "rows_without_picture": len(pictures) - len(hashed),
+        "candidate_bits": CANDIDATE_BITS,
+        "min_correlation": MIN_CORRELATION,
+        "against": [],
+    }
     picture_hashes = np.array([h for _, h, _ in hashed], np.uint64)
     for spec in specs:
         try:
@@ -150,10 +166,15 @@ def contamination(pictures: list[tuple[str, int | None, np.ndarray | None]], spe
         overlaps = sorted(overlaps)
         rows = sorted({row for row, _ in overlaps})
         transductive = bool(description["benchmark"] and description["benchmark"] in dataset_benchmarks)
-        result["against"].append({
-            **description, "transductive": transductive, "pairs_checked": checked, "overlaps": len(rows),
-            "rows": rows[:MAX_LISTED],
-            "matches": [{"row": row, "image": image} for row, image in overlaps[:MAX_LISTED]],
-            "failure": bool(overlaps) and not transductive,
-        })
+        result["against"].append(
+            {
+                **description,
+                "transductive": transductive,
+                "pairs_checked": checked,
+                "overlaps": len(rows),
+                "rows": rows[:MAX_LISTED],
+                "matches": [{"row": row, "image": image} for row, image in overlaps[:MAX_LISTED]],
+                "failure": bool(overlaps) and not transductive,
+            }
+        )
     return result

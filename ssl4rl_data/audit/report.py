@@ -9,8 +9,15 @@ from PIL import Image, ImageDraw
 
 BAR_WIDTH, PLOT_HEIGHT = 28, 160
 # Per row: its re-checked label and model-free difficulty score (0 easy .. 1 another answer fits as well), tier.
-ROWS_SCHEMA = pa.schema([("index", pa.int64()), ("source_id", pa.string()), ("verdict", pa.string()),
-                         ("difficulty", pa.float64()), ("tier", pa.string())])
+ROWS_SCHEMA = pa.schema(
+    [
+        ("index", pa.int64()),
+        ("source_id", pa.string()),
+        ("verdict", pa.string()),
+        ("difficulty", pa.float64()),
+        ("tier", pa.string()),
+    ]
+)
 
 
 def write_reports(result: dict, out: Path) -> list[Path]:
@@ -68,50 +75,82 @@ def blind_plot(tests: list[dict]) -> Image.Image:
 
 def markdown(result: dict) -> str:
     d, labels, balance, blind = result["dataset"], result["labels"], result["balance"], result["blind"]
-    lines = [f"# Audit of {d['task']} version {d['version']} ({d['rows']} rows)", "",
-             f"**{'Passed' if result['passed'] else 'Problems found'}** in {result['seconds']} s."]
+    lines = [
+        f"# Audit of {d['task']} version {d['version']} ({d['rows']} rows)",
+        "",
+        f"**{'Passed' if result['passed'] else 'Problems found'}** in {result['seconds']} s.",
+    ]
     lines += [f"- {p}" for p in result["problems"]]
     lines += ["", "## Labels re-checked from the rows", ""]
     if labels["checker"]:
-        lines.append(f"{labels['ok']} confirmed, {labels['wrong']} contradicted, {labels['unsure']} undecidable "
-                     f"by the pixels (of {labels['rows']}).")
+        lines.append(
+            f"{labels['ok']} confirmed, {labels['wrong']} contradicted, {labels['unsure']} undecidable "
+            f"by the pixels (of {labels['rows']})."
+        )
         if labels["wrong_ids"]:
             lines.append("Contradicted: " + ", ".join(f"`{i}`" for i in labels["wrong_ids"][:20]))
     else:
         lines.append(f"No checker for task `{d['task']}`: labels not re-checked.")
     overall = balance["overall"]
-    lines += ["", "## Answer balance", "", f"{overall['answers']} answers; chi-square {overall['chi2']} "
-              f"(dof {overall['dof']}), p = {overall['p']:.3g} against uniform"
-              + (f"; smallest p over the cells {balance['p_min']:.3g}" if "cells" in balance else "")
-              + (" — **imbalanced**" if balance["imbalanced"] else "") + ".", "", "![answers](answers.png)", "",
-              "## Blind baselines", "",
-              f"{blind['tests']} cross-validated classifiers on what no model should use; a shortcut needs "
-              f"p < {blind['threshold_p']:.2g} (Bonferroni) and 1 point above chance.", "",
-              "| # | feature | predicts | accuracy (95% CI) | chance | p | |", "|---|---|---|---|---|---|---|"]
+    lines += [
+        "",
+        "## Answer balance",
+        "",
+        f"{overall['answers']} answers; chi-square {overall['chi2']} "
+        f"(dof {overall['dof']}), p = {overall['p']:.3g} against uniform"
+        + (f"; smallest p over the cells {balance['p_min']:.3g}" if "cells" in balance else "")
+        + (" — **imbalanced**" if balance["imbalanced"] else "")
+        + ".",
+        "",
+        "![answers](answers.png)",
+        "",
+        "## Blind baselines",
+        "",
+        f"{blind['tests']} cross-validated classifiers on what no model should use; a shortcut needs "
+        f"p < {blind['threshold_p']:.2g} (Bonferroni) and 1 point above chance.",
+        "",
+        "| # | feature | predicts | accuracy (95% CI) | chance | p | |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for i, t in enumerate(blind["top"]):
         mark = "**shortcut**" if t["shortcut"] else "content (reported)" if t["above_chance"] else ""
-        lines.append(f"| {i + 1} | {t['feature']} | {t['target']} | {t['accuracy']:.1%} ({t['ci95'][0]:.1%}-"
-                     f"{t['ci95'][1]:.1%}) | {t['chance']:.1%} | {t['p']:.2g} | {mark} |")
+        lines.append(
+            f"| {i + 1} | {t['feature']} | {t['target']} | {t['accuracy']:.1%} ({t['ci95'][0]:.1%}-"
+            f"{t['ci95'][1]:.1%}) | {t['chance']:.1%} | {t['p']:.2g} | {mark} |"
+        )
     lines += ["", "![blind baselines](blind.png)", ""]
     difficulty = result.get("difficulty")
     if difficulty:
         q = difficulty["quantiles"]
-        lines += ["## Difficulty", "",
-                  "Model-free score per row (rows.parquet; 0: the answer stands apart, 1: another "
-                  f"answer fits the pixels as well): median {q['0.5']}, 90th percentile {q['0.9']}; tiers by thirds "
-                  f"at {difficulty['tier_cuts']}.", ""]
+        lines += [
+            "## Difficulty",
+            "",
+            "Model-free score per row (rows.parquet; 0: the answer stands apart, 1: another "
+            f"answer fits the pixels as well): median {q['0.5']}, 90th percentile {q['0.9']}; tiers by thirds "
+            f"at {difficulty['tier_cuts']}.",
+            "",
+        ]
     lines += ["## Contamination", ""]
     contamination = result["contamination"]
     if not contamination:
         lines.append("Not searched (no `--against` source).")
     else:
-        lines.append(f"{contamination['rows_hashed']} row pictures searched ({contamination['rows_without_picture']} "
-                     "rows show no whole picture).")
+        lines.append(
+            f"{contamination['rows_hashed']} row pictures searched ({contamination['rows_without_picture']} "
+            "rows show no whole picture)."
+        )
         for entry in contamination["against"]:
-            state = ("transductive: built from this benchmark on purpose" if entry["transductive"]
-                     else "**overlap**" if entry["failure"] else "no overlap")
-            lines.append(f"- `{entry['spec']}` ({entry['images']} images): {entry['overlaps']} rows overlap; {state}"
-                         + (": " + ", ".join(f"`{r}`" for r in entry["rows"][:20]) if entry["rows"] else ""))
+            state = (
+                "transductive: built from this benchmark on purpose"
+                if entry["transductive"]
+                else "**overlap**"
+                if entry["failure"]
+                else "no overlap"
+            )
+            lines.append(
+                f"- `{entry['spec']}` ({entry['images']} images): {entry['overlaps']} rows overlap; {state}"
+                + (": " + ", ".join(f"`{r}`" for r in entry["rows"][:20]) if entry["rows"] else "")
+            )
     return "\n".join(lines) + "\n"
 
 
@@ -125,11 +164,22 @@ def card_summary(result: dict) -> dict:
         "labels": {k: labels[k] for k in ("checker", "rows", "ok", "wrong", "unsure")},
         "balance_p": round(result["balance"]["p_min"], 4),
         "imbalanced": result["balance"]["imbalanced"],
-        "blind": {"tests": blind["tests"], "shortcuts": blind["shortcuts"][:5],
-                  "strongest": None if best is None else {
-                      "feature": best["feature"], "target": best["target"],
-                      "accuracy": round(best["accuracy"], 4), "chance": round(best["chance"], 4)}},
-        "contamination": None if not contamination else [
+        "blind": {
+            "tests": blind["tests"],
+            "shortcuts": blind["shortcuts"][:5],
+            "strongest": None
+            if best is None
+            else {
+                "feature": best["feature"],
+                "target": best["target"],
+                "accuracy": round(best["accuracy"], 4),
+                "chance": round(best["chance"], 4),
+            },
+        },
+        "contamination": None
+        if not contamination
+        else [
             {k: e[k] for k in ("kind", "benchmark", "images", "overlaps", "transductive")}
-            for e in contamination["against"]],
+            for e in contamination["against"]
+        ],
     }

@@ -54,9 +54,19 @@ def audit_shard(task: str, parameters: dict, path: str, first_index: int) -> lis
             view = checker.picture(row, decoded or [])
             if view is not None:
                 picture, thumb = perceptual_hash(view), thumbnail(view)
-        out.append({"index": row.index, "source_id": row.source_id, "group": row.group, "answer": row.answer,
-                    "verdict": state, "difficulty": difficulty, "features": features, "picture": picture,
-                    "thumb": thumb})
+        out.append(
+            {
+                "index": row.index,
+                "source_id": row.source_id,
+                "group": row.group,
+                "answer": row.answer,
+                "verdict": state,
+                "difficulty": difficulty,
+                "features": features,
+                "picture": picture,
+                "thumb": thumb,
+            }
+        )
     return out
 
 
@@ -80,8 +90,10 @@ def answer_balance(answers: list[str], task_answers=None) -> dict:
     if answers and all("," in a for a in answers):
         cells = [a.split(",") for a in answers]
         width = min(len(c) for c in cells)
-        result["cells"] = [chi_square_uniform(Counter(c[k] for c in cells), [str(v) for v in range(1, width + 1)])
-                           for k in range(width)]
+        result["cells"] = [
+            chi_square_uniform(Counter(c[k] for c in cells), [str(v) for v in range(1, width + 1)])
+            for k in range(width)
+        ]
     tests = [result["overall"], *result.get("cells", [])]
     result["p_min"] = min(t["p"] for t in tests)
     # Permutation answers (jigsaw) have far more values than rows: only the cells are tested then.
@@ -100,26 +112,47 @@ def audit(folder: Path, against: list[str] = (), num_proc: int = 1) -> dict:
     rows = audit_rows(folder, task, parameters, num_proc or os.cpu_count() or 1)
     verdicts = Counter(r["verdict"] or "unchecked" for r in rows)
     wrong = [r["source_id"] for r in rows if r["verdict"] == WRONG]
-    labels = {"checker": checker.task if checker else None, "rows": len(rows),
-              **{k: verdicts.get(k, 0) for k in (OK, WRONG, UNSURE, "unchecked")},
-              "wrong_ids": wrong[:MAX_LISTED], "tolerated": int(LABEL_TOLERANCE * len(rows)),
-              "failure": len(wrong) > LABEL_TOLERANCE * len(rows)}
+    labels = {
+        "checker": checker.task if checker else None,
+        "rows": len(rows),
+        **{k: verdicts.get(k, 0) for k in (OK, WRONG, UNSURE, "unchecked")},
+        "wrong_ids": wrong[:MAX_LISTED],
+        "tolerated": int(LABEL_TOLERANCE * len(rows)),
+        "failure": len(wrong) > LABEL_TOLERANCE * len(rows),
+    }
     x, names = feature_matrix([r["features"] for r in rows], [r["index"] for r in rows])
-    blind = blind_baselines(x, names, [r["answer"] for r in rows], [r["group"] for r in rows],
-                            bool(checker and checker.content_statistics))
+    blind = blind_baselines(
+        x, names, [r["answer"] for r in rows], [r["group"] for r in rows], bool(checker and checker.content_statistics)
+    )
     benchmarks = {s.get("benchmark") for s in record["sources"] if s.get("benchmark")}
     result = {
-        "dataset": {"task": task, "parameters": parameters, "version": record["version"], "rows": len(rows),
-                    "transductive": sorted(benchmarks)},
+        "dataset": {
+            "task": task,
+            "parameters": parameters,
+            "version": record["version"],
+            "rows": len(rows),
+            "transductive": sorted(benchmarks),
+        },
         "labels": labels,
         "balance": answer_balance([r["answer"] for r in rows]),
         "blind": blind,
-        "contamination": (contamination([(r["source_id"], r["picture"], r["thumb"]) for r in rows], list(against),
-                                        benchmarks) if against else None),
+        "contamination": (
+            contamination([(r["source_id"], r["picture"], r["thumb"]) for r in rows], list(against), benchmarks)
+            if against
+            else None
+        ),
     }
     result["difficulty"], tiers = difficulty_tiers([r["difficulty"] for r in rows])
-    result["rows"] = [{"index": r["index"], "source_id": r["source_id"], "verdict": r["verdict"],
-                       "difficulty": r["difficulty"], "tier": tier} for r, tier in zip(rows, tiers)]
+    result["rows"] = [
+        {
+            "index": r["index"],
+            "source_id": r["source_id"],
+            "verdict": r["verdict"],
+            "difficulty": r["difficulty"],
+            "tier": tier,
+        }
+        for r, tier in zip(rows, tiers)
+    ]
     result["problems"] = problems(result)
     result["passed"] = not result["problems"]
     result["seconds"] = round(time.monotonic() - started, 2)
@@ -136,9 +169,14 @@ def difficulty_tiers(scores: list) -> tuple[dict | None, list]:
         return None, [None] * len(scores)
     cuts = np.quantile(known, [1 / 3, 2 / 3])
     tiers = [None if s is None else TIERS[int(np.searchsorted(cuts, s, side="left"))] for s in scores]
-    summary = {"rows_scored": int(len(known)), "quantiles": {q: round(float(np.quantile(known, float(q))), 4)
-                                                             for q in ("0", "0.25", "0.5", "0.75", "0.9", "1")},
-               "tier_cuts": [round(float(c), 4) for c in cuts], "tiers": dict(Counter(t for t in tiers if t))}
+    summary = {
+        "rows_scored": int(len(known)),
+        "quantiles": {
+            q: round(float(np.quantile(known, float(q))), 4) for q in ("0", "0.25", "0.5", "0.75", "0.9", "1")
+        },
+        "tier_cuts": [round(float(c), 4) for c in cuts],
+        "tiers": dict(Counter(t for t in tiers if t)),
+    }
     return summary, tiers
 
 
@@ -147,14 +185,18 @@ def problems(result: dict) -> list[str]:
     out = []
     labels = result["labels"]
     if labels["failure"]:
-        out.append(f"{labels['wrong']} of {labels['rows']} labels contradicted by the pixels "
-                   f"(first: {', '.join(labels['wrong_ids'][:3])})")
+        out.append(
+            f"{labels['wrong']} of {labels['rows']} labels contradicted by the pixels "
+            f"(first: {', '.join(labels['wrong_ids'][:3])})"
+        )
     blind = result["blind"]
     if blind["shortcut"]:
         best = blind["strongest"]
-        out.append(f"blind baseline beats chance: {best['feature']} predicts the {best['target']} "
-                   f"{best['accuracy']:.1%} (95% CI {best['ci95'][0]:.1%}-{best['ci95'][1]:.1%}), "
-                   f"chance {best['chance']:.1%}")
+        out.append(
+            f"blind baseline beats chance: {best['feature']} predicts the {best['target']} "
+            f"{best['accuracy']:.1%} (95% CI {best['ci95'][0]:.1%}-{best['ci95'][1]:.1%}), "
+            f"chance {best['chance']:.1%}"
+        )
     for entry in (result["contamination"] or {}).get("against", []):
         if entry["failure"]:
             name = entry["benchmark"] or entry["kind"]

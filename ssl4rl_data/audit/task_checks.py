@@ -109,15 +109,26 @@ class JigsawCheck(Checker):
         right, below = seam_costs(tiles)
         own = arrangement_cost(order, right, below, rows, cols)
         # The step between a tile's two outermost lines: what a seam inside the picture looks like.
-        inner = np.mean([np.abs(t[:, 1] - t[:, 0]).mean() + np.abs(t[:, -1] - t[:, -2]).mean()
-                         + np.abs(t[1] - t[0]).mean() + np.abs(t[-1] - t[-2]).mean() for t in tiles]) / 4
+        inner = (
+            np.mean(
+                [
+                    np.abs(t[:, 1] - t[:, 0]).mean()
+                    + np.abs(t[:, -1] - t[:, -2]).mean()
+                    + np.abs(t[1] - t[0]).mean()
+                    + np.abs(t[-1] - t[-2]).mean()
+                    for t in tiles
+                ]
+            )
+            / 4
+        )
         if rows * cols <= 6:
             others = itertools.permutations(range(rows * cols))
         else:
-            others = ([*order[:i], order[j], *order[i + 1:j], order[i], *order[j + 1:]]
-                      for i, j in itertools.combinations(range(rows * cols), 2))
-        best = min((arrangement_cost(o, right, below, rows, cols) for o in others if list(o) != order),
-                   default=np.inf)
+            others = (
+                [*order[:i], order[j], *order[i + 1 : j], order[i], *order[j + 1 :]]
+                for i, j in itertools.combinations(range(rows * cols), 2)
+            )
+        best = min((arrangement_cost(o, right, below, rows, cols) for o in others if list(o) != order), default=np.inf)
         self.difficulty = float(min(1.0, own / best)) if best > 0 else 1.0  # seams barely better than a wrong layout
         if own <= best:
             return OK
@@ -148,18 +159,18 @@ def window_errors(full: np.ndarray, patch: np.ndarray, normalised: bool) -> np.n
     if normalised:
         patch = patch - patch.mean()
     correlation = np.fft.irfft2(np.fft.rfft2(full, shape) * np.conj(np.fft.rfft2(patch, shape)), shape)
-    correlation = correlation[:height - h + 1, :width - w + 1]
+    correlation = correlation[: height - h + 1, : width - w + 1]
 
     def window_sums(values):
         table = np.pad(np.cumsum(np.cumsum(values, 0), 1), ((1, 0), (1, 0)))
         return table[h:, w:] - table[:-h, w:] - table[h:, :-w] + table[:-h, :-w]
 
-    squares, n = window_sums(full ** 2), h * w
+    squares, n = window_sums(full**2), h * w
     if normalised:
         sums = window_sums(full)
-        spread = np.sqrt(np.maximum(squares - sums ** 2 / n, 1e-9) * max((patch ** 2).sum(), 1e-9))
+        spread = np.sqrt(np.maximum(squares - sums**2 / n, 1e-9) * max((patch**2).sum(), 1e-9))
         return 1 - correlation / spread
-    return np.sqrt(np.maximum(squares - 2 * correlation + (patch ** 2).sum(), 0) / n)
+    return np.sqrt(np.maximum(squares - 2 * correlation + (patch**2).sum(), 0) / n)
 
 
 @register_checker("position")
@@ -181,7 +192,7 @@ class PositionCheck(Checker):
         errors = {}
         for index, name in enumerate(QUADRANTS):
             top, left = (index // 2) * half_h, (index % 2) * half_w
-            region = error[top:top + half_h - crop.height + 1, left:left + half_w - crop.width + 1]
+            region = error[top : top + half_h - crop.height + 1, left : left + half_w - crop.width + 1]
             if region.size:
                 errors[name] = float(region.min())
         if not errors:
@@ -222,9 +233,10 @@ class FlipCheck(Checker):
         gains = {}
         for cell in range(rows * cols):
             r, c = divmod(cell, cols)
-            block = picture[r * cell_h:(r + 1) * cell_h, c * cell_w:(c + 1) * cell_w]
-            gains[str(cell + 1)] = (_edge_cost(picture, block, r, c, cell_h, cell_w)
-                                    - _edge_cost(picture, block[:, ::-1], r, c, cell_h, cell_w))
+            block = picture[r * cell_h : (r + 1) * cell_h, c * cell_w : (c + 1) * cell_w]
+            gains[str(cell + 1)] = _edge_cost(picture, block, r, c, cell_h, cell_w) - _edge_cost(
+                picture, block[:, ::-1], r, c, cell_h, cell_w
+            )
         # The answer must gain most. Wrong: mirroring the answer's cell back gains little or nothing and another
         # cell gains clearly more, in units of the picture's own texture (mean step between columns, + 1).
         # Measured on 600 clean 3x3 rows of photo crops: the answer always gains at least 0.2 units, so no
@@ -233,8 +245,9 @@ class FlipCheck(Checker):
         answer = row.answer.strip()
         best = max(gains, key=gains.get)
         rival = max(v for k, v in gains.items() if k != answer)
-        self.difficulty = (float(np.clip((rival + unit) / (gains[answer] + unit), 0, 1)) if gains[answer] > -unit
-                           else 1.0)
+        self.difficulty = (
+            float(np.clip((rival + unit) / (gains[answer] + unit), 0, 1)) if gains[answer] > -unit else 1.0
+        )
         if best == answer:
             return OK
         return WRONG if gains[answer] < 0.25 * unit and gains[best] - gains[answer] > unit else UNSURE
@@ -253,6 +266,7 @@ class FlipCheck(Checker):
 
 def colour_overlap(first: Image.Image, second: Image.Image) -> float:
     """Intersection (0..1) of the two images' 4 x 4 x 4 colour histograms."""
+
     def histogram(image):
         pixels = np.asarray(image.reduce(2) if min(image.size) >= 64 else image, np.uint8).reshape(-1, 3) // 64
         counts = np.bincount(pixels[:, 0] * 16 + pixels[:, 1] * 4 + pixels[:, 2], minlength=64)
@@ -266,11 +280,11 @@ def _edge_cost(picture, block, r, c, cell_h, cell_w) -> float:
     top, left = r * cell_h, c * cell_w
     steps = []
     if top:
-        steps.append(np.abs(picture[top - 1, left:left + cell_w] - block[0]))
+        steps.append(np.abs(picture[top - 1, left : left + cell_w] - block[0]))
     if top + cell_h < picture.shape[0]:
-        steps.append(np.abs(picture[top + cell_h, left:left + cell_w] - block[-1]))
+        steps.append(np.abs(picture[top + cell_h, left : left + cell_w] - block[-1]))
     if left:
-        steps.append(np.abs(picture[top:top + cell_h, left - 1] - block[:, 0]))
+        steps.append(np.abs(picture[top : top + cell_h, left - 1] - block[:, 0]))
     if left + cell_w < picture.shape[1]:
-        steps.append(np.abs(picture[top:top + cell_h, left + cell_w] - block[:, -1]))
+        steps.append(np.abs(picture[top : top + cell_h, left + cell_w] - block[:, -1]))
     return float(np.concatenate(steps).mean()) if steps else 0.0

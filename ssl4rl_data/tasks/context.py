@@ -27,8 +27,14 @@ from ..task import ANSWER_FORMAT, Sample, Task
 
 # (dx, dy) of the second patch's place relative to the first, in the answers' order.
 DIRECTIONS = {
-    "top-left": (-1, -1), "top": (0, -1), "top-right": (1, -1), "left": (-1, 0),
-    "right": (1, 0), "bottom-left": (-1, 1), "bottom": (0, 1), "bottom-right": (1, 1),
+    "top-left": (-1, -1),
+    "top": (0, -1),
+    "top-right": (1, -1),
+    "left": (-1, 0),
+    "right": (1, 0),
+    "bottom-left": (-1, 1),
+    "bottom": (0, 1),
+    "bottom-right": (1, 1),
 }
 CHROMA = ("project", "grey", "keep")
 MIN_PATCH = 32  # the reference skips pieces under 28 px; 32 is the next size on the 16 px grid
@@ -40,14 +46,29 @@ PLACE_TRIES = 4
 
 @dataclass
 class ContextConfig:
-    gap: float = field(default=0.5, metadata={"help": "Gap between neighbouring patches, as a fraction of the patch "
-                                              "side (rounded to 16 px, at least 16 px)."})
-    jitter: float = field(default=0.125, metadata={"help": "Largest shift of the second patch off its grid place "
-                                                   "along "
-                                                   "each axis, as a fraction of the patch side (rounded to 16 px; "
-                                                   "0: none). Must stay under the gap."})
-    chroma: str = field(default="project", metadata={"help": "Colour of both patches: 'project' (green-magenta axis "
-                                                     "removed, against chromatic aberration), 'grey' or 'keep'."})
+    gap: float = field(
+        default=0.5,
+        metadata={
+            "help": "Gap between neighbouring patches, as a fraction of the patch "
+            "side (rounded to 16 px, at least 16 px)."
+        },
+    )
+    jitter: float = field(
+        default=0.125,
+        metadata={
+            "help": "Largest shift of the second patch off its grid place "
+            "along "
+            "each axis, as a fraction of the patch side (rounded to 16 px; "
+            "0: none). Must stay under the gap."
+        },
+    )
+    chroma: str = field(
+        default="project",
+        metadata={
+            "help": "Colour of both patches: 'project' (green-magenta axis "
+            "removed, against chromatic aberration), 'grey' or 'keep'."
+        },
+    )
 
     def __post_init__(self):
         if self.chroma not in CHROMA:
@@ -65,6 +86,7 @@ def layout(width: int, height: int, gap: float, jitter: float) -> tuple[int, int
     >>> layout(640, 480, 0.5, 0.125), layout(200, 160, 0.5, 0.125)
     ((112, 64, 16), (32, 32, 16))
     """
+
     def sizes(patch):
         g = max(16, round(gap * patch / 16) * 16)
         j = round(jitter * patch / 16) * 16 if jitter else 0
@@ -128,8 +150,10 @@ class Context(Task):
             top = 16 * int(rng.integers(pitch // 16, (image.height - 2 * patch - gap) // 16 + 1))
             # Jitter: either way across the step, only towards the first patch along it.
             steps = jitter // 16
-            shift_x, shift_y = (-d * 16 * int(rng.integers(steps + 1)) if d
-                                else 16 * int(rng.integers(-steps, steps + 1)) for d in (dx, dy))
+            shift_x, shift_y = (
+                -d * 16 * int(rng.integers(steps + 1)) if d else 16 * int(rng.integers(-steps, steps + 1))
+                for d in (dx, dy)
+            )
             first = (left, top, left + patch, top + patch)
             x, y = left + dx * pitch + shift_x, top + dy * pitch + shift_y
             second = (x, y, x + patch, y + patch)
@@ -142,11 +166,15 @@ class Context(Task):
             views = [project_chroma(v) for v in views]
         elif self.config.chroma == "grey":
             views = [v.convert("L").convert("RGB") for v in views]
-        altered = {"project": " Their colours have been partly washed out.", "grey": " They are shown in grey.",
-                   "keep": ""}[self.config.chroma]
+        altered = {
+            "project": " Their colours have been partly washed out.",
+            "grey": " They are shown in grey.",
+            "keep": "",
+        }[self.config.chroma]
         question = (
             "The two images are two equal square patches cut from the same picture, with a gap between them."
-            + altered + " The second patch comes from one of the eight places around the first one. Where "
+            + altered
+            + " The second patch comes from one of the eight places around the first one. Where "
             "does the second patch lie relative to the first? Answer with one of: top-left, top, top-right, "
             "left, right, bottom-left, bottom, bottom-right. " + ANSWER_FORMAT.format(example="bottom-left")
         )

@@ -16,8 +16,10 @@ STRENGTHS = ("default", "strong")
 class ContrastiveConfig:
     strength: str = field(
         default="default",
-        metadata={"help": "SimCLR augmentations: 'default' (crop scale 0.08-1) or 'strong' (crop scale 0.08-0.3, "
-                  "most augmentations at p=0.8)."},
+        metadata={
+            "help": "SimCLR augmentations: 'default' (crop scale 0.08-1) or 'strong' (crop scale 0.08-0.3, "
+            "most augmentations at p=0.8)."
+        },
     )
     size: int = field(default=224, metadata={"help": "Side of each square view in pixels."})
 
@@ -41,8 +43,9 @@ class SimCLRView:
     def __init__(self, strength: str, size: int):
         A = albumentations()
         strong = strength == "strong"
-        self.crop = A.Compose([A.RandomResizedCrop((size, size), scale=(0.08, 0.3) if strong else (0.08, 1.0))],
-                              strict=True)
+        self.crop = A.Compose(
+            [A.RandomResizedCrop((size, size), scale=(0.08, 0.3) if strong else (0.08, 1.0))], strict=True
+        )
         self.photometric = A.Compose(
             [
                 A.HorizontalFlip(p=0.5),
@@ -71,8 +74,10 @@ class Contrastive(Task):
         self._view = SimCLRView(config.strength, config.size)
 
     def baseline(self):
-        return ("matching features or colours answers 57-62% of rows (issue 21 audit; chance 50%); "
-                f"{NO_SHARED_PIXELS[self.config.strength]} of positives show two views that share no pixels")
+        return (
+            "matching features or colours answers 57-62% of rows (issue 21 audit; chance 50%); "
+            f"{NO_SHARED_PIXELS[self.config.strength]} of positives show two views that share no pixels"
+        )
 
     def make(self, image, rng, other_image):
         positive = bool(rng.random() < 0.5)

@@ -21,8 +21,9 @@ MIN_MIRROR_DIFFERENCE = 4.0
 
 @dataclass
 class FlipConfig:
-    grid: str = field(default="3", metadata={"help": "Grid size: N for N x N, or RxC (rows x columns), 2..6 per "
-                                             "side."})
+    grid: str = field(
+        default="3", metadata={"help": "Grid size: N for N x N, or RxC (rows x columns), 2..6 per side."}
+    )
 
     def __post_init__(self):
         self.grid = str(self.grid).lower()

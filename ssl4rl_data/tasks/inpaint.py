@@ -40,11 +40,13 @@ MATCH_ROUNDS = 3
 
 @dataclass
 class InpaintConfig:
-    grid: str = field(default="3", metadata={"help": "Grid of the picture shown: N for N x N, or RxC (rows x "
-                                             "columns), "
-                                             "2..6 per side."})
-    candidates: int = field(default=4, metadata={"help": "Number K of candidate patches, the answer among them "
-                                                 "(2..R+C-1)."})
+    grid: str = field(
+        default="3",
+        metadata={"help": "Grid of the picture shown: N for N x N, or RxC (rows x columns), 2..6 per side."},
+    )
+    candidates: int = field(
+        default=4, metadata={"help": "Number K of candidate patches, the answer among them (2..R+C-1)."}
+    )
 
     def __post_init__(self):
         self.grid = str(self.grid).lower()
@@ -52,7 +54,8 @@ class InpaintConfig:
         most = self.rows + self.cols - 1  # about as many cells of the margin as do not touch
         if not 2 <= self.candidates <= most:
             raise ValueError(
-                f"--candidates must be between 2 and {most} for --grid {self.grid}, got {self.candidates}")
+                f"--candidates must be between 2 and {most} for --grid {self.grid}, got {self.candidates}"
+            )
 
 
 def margin_windows(blocks_h: int, blocks_w: int, window: tuple[int, int, int, int], cell: tuple[int, int]):
@@ -64,12 +67,17 @@ def margin_windows(blocks_h: int, blocks_w: int, window: tuple[int, int, int, in
     """
     cell_h, cell_w = cell
     top, left, bottom, right = window
-    return [(y, x) for y in range(blocks_h - cell_h + 1) for x in range(blocks_w - cell_w + 1)
-            if y + cell_h <= top or y >= bottom or x + cell_w <= left or x >= right]
+    return [
+        (y, x)
+        for y in range(blocks_h - cell_h + 1)
+        for x in range(blocks_w - cell_w + 1)
+        if y + cell_h <= top or y >= bottom or x + cell_w <= left or x >= right
+    ]
 
 
-def pick_distractors(fine: np.ndarray, hole: tuple[int, int], visible: list, pool: list, cell: tuple[int, int],
-                     count: int) -> list:
+def pick_distractors(
+    fine: np.ndarray, hole: tuple[int, int], visible: list, pool: list, cell: tuple[int, int], count: int
+) -> list:
     """`count` windows of `pool` (all places in 16 px blocks), the most answer-like first, each differing
     from the hole and from every window taken by at least MIN_CANDIDATE_DIFFERENCE on 16 px block
     means, and none overlapping or touching another (no two candidates that continue each other);
@@ -95,7 +103,7 @@ def pick_distractors(fine: np.ndarray, hole: tuple[int, int], visible: list, poo
     blocks = sums[0] / 16  # 16 px block means
 
     def thumb(y, x):
-        return blocks[y:y + cell_h, x:x + cell_w]
+        return blocks[y : y + cell_h, x : x + cell_w]
 
     target = stats(*hole)
     cells = np.stack([thumb(y, x) for y, x in visible])
@@ -106,8 +114,10 @@ def pick_distractors(fine: np.ndarray, hole: tuple[int, int], visible: list, poo
         return float(np.abs(cells - recoloured).mean(axis=(1, 2, 3)).min())
 
     hole_nearest = nearest_cell(*hole)
-    distance = [float(np.abs(stats(y, x) - target).sum()) + NEAR_WEIGHT * max(0.0, nearest_cell(y, x) - hole_nearest)
-                for y, x in pool]
+    distance = [
+        float(np.abs(stats(y, x) - target).sum()) + NEAR_WEIGHT * max(0.0, nearest_cell(y, x) - hole_nearest)
+        for y, x in pool
+    ]
     taken = []
     for index in np.argsort(distance, kind="stable"):
         if len(taken) == count:
@@ -173,8 +183,12 @@ class Inpaint(Task):
         window = (shift_y * cell[0], shift_x * cell[1], (shift_y + rows) * cell[0], (shift_x + cols) * cell[1])
         hole = int(rng.integers(rows * cols))
         hole_at = (window[0] + hole // cols * cell[0], window[1] + hole % cols * cell[1])
-        visible = [(window[0] + r * cell[0], window[1] + c * cell[1]) for r in range(rows) for c in range(cols)
-                   if r * cols + c != hole]
+        visible = [
+            (window[0] + r * cell[0], window[1] + c * cell[1])
+            for r in range(rows)
+            for c in range(cols)
+            if r * cols + c != hole
+        ]
         pool = margin_windows(fine.shape[0] // 4, fine.shape[1] // 4, window, cell)
         pool = [pool[i] for i in rng.permutation(len(pool))]  # ties in colour broken at random
         distractors = pick_distractors(fine, hole_at, visible, pool, cell, count - 1)
@@ -182,8 +196,9 @@ class Inpaint(Task):
             raise SkipImage("no-distinct-candidates")
         answer = int(rng.integers(count))
         shown = [*distractors[:answer], hole_at, *distractors[answer:]]
-        patches = [image.crop((left + 16 * x, top + 16 * y, left + 16 * x + cell_w, top + 16 * y + cell_h))
-                   for y, x in shown]
+        patches = [
+            image.crop((left + 16 * x, top + 16 * y, left + 16 * x + cell_w, top + 16 * y + cell_h)) for y, x in shown
+        ]
         # Every candidate takes the colour statistics of one drawn at random (the answer 1 time in K),
         # which stays as cut: a ring-colour or contrast comparison cannot pick the answer, nor can the
         # histogram traces of remapping, which every candidate but a random one bears.

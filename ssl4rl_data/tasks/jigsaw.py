@@ -20,7 +20,9 @@ BORDER = 16
 
 @dataclass
 class JigsawConfig:
-    grid: str = field(default="2", metadata={"help": "Grid size: N for N x N, or RxC (rows x columns), 2..6 per side."})
+    grid: str = field(
+        default="2", metadata={"help": "Grid size: N for N x N, or RxC (rows x columns), 2..6 per side."}
+    )
 
     def __post_init__(self):
         self.rows, self.cols = parse_grid(str(self.grid))
@@ -74,8 +76,11 @@ class Jigsaw(Task):
             # Two tiles that look the same make more than one answer right: skip rather than mislabel.
             raise SkipImage("lookalike-tiles")
         left, top = box[:2]
-        tiles = [image.crop((left + c * tile_w, top + r * tile_h, left + (c + 1) * tile_w, top + (r + 1) * tile_h))
-                 for r in range(rows) for c in range(cols)]
+        tiles = [
+            image.crop((left + c * tile_w, top + r * tile_h, left + (c + 1) * tile_w, top + (r + 1) * tile_h))
+            for r in range(rows)
+            for c in range(cols)
+        ]
         shown, answer = shuffle(len(tiles), rng)
         n = len(tiles)
         example = "2,4,1,3" if n == 4 else ",".join(map(str, [*range(2, n + 1), 1]))
@@ -94,8 +99,11 @@ class Jigsaw(Task):
 
     def baseline(self):
         measured = {(2, 2): "98.6%", (3, 3): "97.4%"}.get((self.config.rows, self.config.cols))
-        figure = (f"solves {measured} of {self.config.rows}x{self.config.cols} pictures (issue 21 audit)" if measured
-                  else "solves 98.6% of 2x2 and 97.4% of 3x3 pictures (issue 21 audit; this grid not measured)")
+        figure = (
+            f"solves {measured} of {self.config.rows}x{self.config.cols} pictures (issue 21 audit)"
+            if measured
+            else "solves 98.6% of 2x2 and 97.4% of 3x3 pictures (issue 21 audit; this grid not measured)"
+        )
         return f"matching the pixels along tile edges {figure}: the task measures exact visual comparison"
 
     @staticmethod

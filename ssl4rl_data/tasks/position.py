@@ -29,7 +29,9 @@ MATCH_CELLS = 24  # thumbnails of at least this many cells along a quadrant's lo
 class PositionConfig:
     crop_min: float = field(
         default=0.2,
-        metadata={"help": "Smallest crop side, as a fraction of the quadrant side (raised where it would be under 28 px)."},
+        metadata={
+            "help": "Smallest crop side, as a fraction of the quadrant side (raised where it would be under 28 px)."
+        },
     )
     crop_max: float = field(default=0.8, metadata={"help": "Largest crop side, as a fraction of the quadrant side."})
     augment_crop: bool = field(
@@ -39,9 +41,7 @@ class PositionConfig:
 
     def __post_init__(self):
         if not 0 < self.crop_min <= self.crop_max <= 1:
-            raise ValueError(
-                f"need 0 < --crop-min <= --crop-max <= 1, got {self.crop_min} and {self.crop_max}"
-            )
+            raise ValueError(f"need 0 < --crop-min <= --crop-max <= 1, got {self.crop_min} and {self.crop_max}")
 
 
 def colour_jitter():
@@ -90,11 +90,15 @@ class Position(Task):
         return Sample(images=[image, patch], question=question, answer=QUADRANTS[quadrant])
 
     def baseline(self):
-        jitter = (" on unaltered crops; colour jitter makes exact matching fail, so the figure is an upper bound"
-                  if self.config.augment_crop else "")
-        return ("pixel matching (find the crop in each quadrant) answers 100% of rows (issue 21 audit; 100% of 442 "
-                "rows from photo crops in tests/test_validity.py)" + jitter
-                + ": the task measures exact visual comparison")
+        jitter = (
+            " on unaltered crops; colour jitter makes exact matching fail, so the figure is an upper bound"
+            if self.config.augment_crop
+            else ""
+        )
+        return (
+            "pixel matching (find the crop in each quadrant) answers 100% of rows (issue 21 audit; 100% of 442 "
+            "rows from photo crops in tests/test_validity.py)" + jitter + ": the task measures exact visual comparison"
+        )
 
     def _jitter(self, patch: Image.Image, rng: np.random.Generator) -> Image.Image:
         seed_pipeline(self._augment, rng)

@@ -62,10 +62,14 @@ class Rotation(Task):
         return Sample(images=views, question=question, answer=str(angle))
 
     def baseline(self):
-        how = ("the second view is an exact 90-degree re-ordering of the first's pixels" if self.config.step % 90 == 0
-               else "rotate the first view by each allowed angle and keep the closest")
-        return (f"pixel matching answers 100% of rows ({how}; issue 21 audit): the task measures exact visual "
-                "comparison")
+        how = (
+            "the second view is an exact 90-degree re-ordering of the first's pixels"
+            if self.config.step % 90 == 0
+            else "rotate the first view by each allowed angle and keep the closest"
+        )
+        return (
+            f"pixel matching answers 100% of rows ({how}; issue 21 audit): the task measures exact visual comparison"
+        )
 
     @staticmethod
     def score(prediction: str, truth: str) -> float:

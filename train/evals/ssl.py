@@ -2,11 +2,10 @@
 
 from pathlib import Path
 
+from ssl4rl_data.rewards import extract_answer
 from ssl4rl_train.eval_data import read_ssl
 from ssl4rl_train.evals import register_benchmark
 from ssl4rl_train.scoring import score_ssl
-
-from ssl4rl_data.rewards import extract_answer
 
 
 @register_benchmark
