@@ -60,8 +60,11 @@ def make_photos(folder: Path, count: int, procs: int = os.cpu_count() or 1) -> P
     chunks = [(folder, start, min(start + 2000, count)) for start in range(0, count, 2000)]
     with multiprocessing.get_context("fork").Pool(procs) as pool:
         for done, _ in enumerate(pool.imap_unordered(_make_chunk, chunks), 1):
-            print(f"  made {min(done * 2000, count)} of {count} photos "
-                  f"({min(done * 2000, count) / (time.perf_counter() - started):.0f}/s)", file=sys.stderr)
+            print(
+                f"  made {min(done * 2000, count)} of {count} photos "
+                f"({min(done * 2000, count) / (time.perf_counter() - started):.0f}/s)",
+                file=sys.stderr,
+            )
     return folder
 
 
@@ -73,7 +76,9 @@ def _make_chunk(job):
     for name in PHOTOS:
         photo = Image.open(photo_dir() / name).convert("RGB")
         scale = max(1280 / photo.width, 960 / photo.height)
-        photos.append(photo.resize((round(photo.width * scale), round(photo.height * scale)), Image.Resampling.BILINEAR))
+        photos.append(
+            photo.resize((round(photo.width * scale), round(photo.height * scale)), Image.Resampling.BILINEAR)
+        )
     for index in range(start, stop):
         rng = np.random.default_rng(index)
         photo = photos[index % len(photos)]
@@ -109,8 +114,22 @@ def timed_build(task: str, source: Path, out: Path, procs: int, extra: list[str]
     one (2-process rotation builds of 5,000 images here: 14.8-18.7 s without, 15.1-16.3 s with)."""
     shutil.rmtree(out, ignore_errors=True)
     os.sync()
-    command = [sys.executable, "-m", "ssl4rl_data.cli", "build", task, "--source", f"folder:{source}",
-               "--out", str(out), "--num-proc", str(procs), "-q", *task_options(task), *extra]
+    command = [
+        sys.executable,
+        "-m",
+        "ssl4rl_data.cli",
+        "build",
+        task,
+        "--source",
+        f"folder:{source}",
+        "--out",
+        str(out),
+        "--num-proc",
+        str(procs),
+        "-q",
+        *task_options(task),
+        *extra,
+    ]
     used = _children_cpu()
     started = time.perf_counter()
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
@@ -141,8 +160,11 @@ def floor_seconds(source: Path, built: Path) -> tuple[float, float]:
     decoding, cpu = time.perf_counter() - started, time.process_time() - cpu
     encoding = 0.0
     for shard in sorted(built.glob("data/*.parquet")):  # a shard at a time: all outputs would not fit in memory
-        outputs = [Image.open(io.BytesIO(image["bytes"])).convert("RGB")
-                   for row in pq.read_table(shard, columns=["images"]).column("images").to_pylist() for image in row]
+        outputs = [
+            Image.open(io.BytesIO(image["bytes"])).convert("RGB")
+            for row in pq.read_table(shard, columns=["images"]).column("images").to_pylist()
+            for image in row
+        ]
         started, cpu_started = time.perf_counter(), time.process_time()
         for image in outputs:
             image.save(io.BytesIO(), format="JPEG", quality=JPEG_QUALITY)
@@ -217,6 +239,7 @@ def task_samples(task: Task, files: list[Path], max_side: int):
     source decoded, its sample drawn from the same per-sample key, a contrastive negative's partner
     decoded from another file drawn from the sample's generator. Skipped images yield nothing."""
     for index, file in enumerate(files):
+
         def other_image(rng, index=index):
             partner = files[(index + 1 + int(rng.integers(len(files) - 1))) % len(files)]
             return partner.name, decode(partner.read_bytes(), max_side)
@@ -267,9 +290,14 @@ def main():
     parser.add_argument("--images", type=int, default=5000)
     parser.add_argument("--tasks", nargs="+", default=list(TASKS), choices=TASKS)
     parser.add_argument("--procs", nargs="+", type=int, default=[1, 2])
-    parser.add_argument("--max-side", type=int, nargs="+", default=[448, 0],
-                        help="Passed to the build, one case each: 448 is the default; 0 keeps the 640x480 "
-                             "sources, like the reference builders.")
+    parser.add_argument(
+        "--max-side",
+        type=int,
+        nargs="+",
+        default=[448, 0],
+        help="Passed to the build, one case each: 448 is the default; 0 keeps the 640x480 "
+        "sources, like the reference builders.",
+    )
     parser.add_argument("--jigsaw-grid", default=JIGSAW_GRID, help="jigsaw's --grid (the headline command: 3).")
     parser.add_argument("--naive-images", type=int, default=200)
     parser.add_argument("--repeat", type=int, default=2, help="Runs per build and per floor; the fastest counts.")
@@ -277,18 +305,26 @@ def main():
     parser.add_argument("--skip-naive", action="store_true")
     parser.add_argument("--skip-scaling", action="store_true", help="Skip the plain loop's 2-process ceiling.")
     parser.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "ssl4rl-bench-photos-v2")
-    parser.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()),
-                        help="Where builds write (a disk folder by default; /dev/shm leaves out the kernel's disk writes).")
+    parser.add_argument(
+        "--work",
+        type=Path,
+        default=Path(tempfile.gettempdir()),
+        help="Where builds write (a disk folder by default; /dev/shm leaves out the kernel's disk writes).",
+    )
     args = parser.parse_args()
 
     JIGSAW_GRID = args.jigsaw_grid
     source = make_photos(args.cache / str(args.images), args.images)
-    print(f"{args.images} photos of {SIZE[0]}x{SIZE[1]} (JPEG q90); {os.cpu_count()} cores; "
-          f"jigsaw --grid {JIGSAW_GRID}; best of {args.repeat} runs; builds write to {args.work}; load average {os.getloadavg()[0]:.1f}")
+    print(
+        f"{args.images} photos of {SIZE[0]}x{SIZE[1]} (JPEG q90); {os.cpu_count()} cores; "
+        f"jigsaw --grid {JIGSAW_GRID}; best of {args.repeat} runs; builds write to {args.work}; load average {os.getloadavg()[0]:.1f}"
+    )
     if max(args.procs) > 1 and not args.skip_scaling:
         procs = max(args.procs)
-        print(f"machine: a plain decode + encode loop runs {machine_scaling(source, procs, args.repeat):.2f}x "
-              f"faster on {procs} processes than on one (the ceiling for any build's speed-up)")
+        print(
+            f"machine: a plain decode + encode loop runs {machine_scaling(source, procs, args.repeat):.2f}x "
+            f"faster on {procs} processes than on one (the ceiling for any build's speed-up)"
+        )
     for max_side in args.max_side:
         run_case(args, source, max_side)
 
@@ -300,11 +336,15 @@ def run_case(args, source: Path, max_side: int):
     print(f"\n--max-side {max_side}" + (" (the default)" if max_side == 448 else ""))
     if resizes:
         ours, lanczos = resize_cpu(source, max_side)
-        print(f"resize {SIZE[0]}x{SIZE[1]} -> {'x'.join(map(str, _fit(SIZE, max_side)))}: {ours * 1e3:.2f} CPU ms "
-              f"per image (Pillow Lanczos, before 0.4.0: {lanczos * 1e3:.2f} ms); floor+ adds "
-              f"{RESIZE_BUDGET * 1e3:.0f} ms per image to the floor")
-    print(f"{'task':<12}{'procs':>6}{'seconds':>9}{'CPU s':>8}{'images/s':>10}{'peak MiB':>10}{'vs floor':>10}"
-          f"{'CPU/floor':>11}{'CPU/floor+':>12}{'vs work':>9}{'speed-up':>10}{'vs naive':>10}")
+        print(
+            f"resize {SIZE[0]}x{SIZE[1]} -> {'x'.join(map(str, _fit(SIZE, max_side)))}: {ours * 1e3:.2f} CPU ms "
+            f"per image (Pillow Lanczos, before 0.4.0: {lanczos * 1e3:.2f} ms); floor+ adds "
+            f"{RESIZE_BUDGET * 1e3:.0f} ms per image to the floor"
+        )
+    print(
+        f"{'task':<12}{'procs':>6}{'seconds':>9}{'CPU s':>8}{'images/s':>10}{'peak MiB':>10}{'vs floor':>10}"
+        f"{'CPU/floor':>11}{'CPU/floor+':>12}{'vs work':>9}{'speed-up':>10}{'vs naive':>10}"
+    )
     with tempfile.TemporaryDirectory(dir=args.work) as work:
         for task in args.tasks:
             out = Path(work) / task
@@ -317,8 +357,10 @@ def run_case(args, source: Path, max_side: int):
                     works.append(task_work_seconds(task, source, max_side))
             # Fastest wall time and least CPU time of each (CPU time leaves out what other tenants of the
             # machine take from it, which wall time cannot); the largest peak.
-            results = {procs: (min(r[0] for r in done), max(r[1] for r in done), min(r[2] for r in done))
-                       for procs, done in runs.items()}
+            results = {
+                procs: (min(r[0] for r in done), max(r[1] for r in done), min(r[2] for r in done))
+                for procs, done in runs.items()
+            }
             floor = min(f[0] for f in floors) if floors else None
             floor_cpu = min(f[1] for f in floors) if floors else None
             budget = floor_cpu + RESIZE_BUDGET * args.images if floor_cpu and resizes else None
@@ -327,18 +369,22 @@ def run_case(args, source: Path, max_side: int):
             one = results.get(1, (None,))[0]
             for procs, (seconds, peak, cpu) in results.items():
                 rate = args.images / seconds
-                print(f"{task:<12}{procs:>6}{seconds:>9.1f}{cpu:>8.1f}{rate:>10.0f}{peak / 2**20:>10.0f}"
-                      f"{(f'{seconds / floor:.2f}x' if floor and procs == 1 else ''):>10}"
-                      f"{(f'{cpu / floor_cpu:.2f}x' if floor_cpu else ''):>11}"
-                      f"{(f'{cpu / budget:.2f}x' if budget else ''):>12}"
-                      f"{(f'{seconds / own_work:.2f}x' if own_work and procs == 1 else ''):>9}"
-                      f"{(f'{one / seconds:.2f}x' if one else ''):>10}"
-                      f"{(f'{rate / naive:.0f}x' if naive else ''):>10}")
+                print(
+                    f"{task:<12}{procs:>6}{seconds:>9.1f}{cpu:>8.1f}{rate:>10.0f}{peak / 2**20:>10.0f}"
+                    f"{(f'{seconds / floor:.2f}x' if floor and procs == 1 else ''):>10}"
+                    f"{(f'{cpu / floor_cpu:.2f}x' if floor_cpu else ''):>11}"
+                    f"{(f'{cpu / budget:.2f}x' if budget else ''):>12}"
+                    f"{(f'{seconds / own_work:.2f}x' if own_work and procs == 1 else ''):>9}"
+                    f"{(f'{one / seconds:.2f}x' if one else ''):>10}"
+                    f"{(f'{rate / naive:.0f}x' if naive else ''):>10}"
+                )
             if floor:
-                print(f"{'':<12}floor {floor:.1f} s, {floor_cpu:.1f} CPU s "
-                      f"({args.images / floor:.0f} images/s on one core); "
-                      f"with the task's own work {own_work:.1f} s ({own_work / floor:.2f}x the floor)"
-                      + (f"; naive {naive:.1f} images/s" if naive else ""))
+                print(
+                    f"{'':<12}floor {floor:.1f} s, {floor_cpu:.1f} CPU s "
+                    f"({args.images / floor:.0f} images/s on one core); "
+                    f"with the task's own work {own_work:.1f} s ({own_work / floor:.2f}x the floor)"
+                    + (f"; naive {naive:.1f} images/s" if naive else "")
+                )
             shutil.rmtree(out, ignore_errors=True)
 
 

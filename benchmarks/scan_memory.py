@@ -52,20 +52,46 @@ def write_table(path: Path, rows: int, row_group: int | None, pad: int = 0) -> P
         return path
     pictures = tiny_jpegs()
     image_type = pa.struct([("bytes", pa.binary()), ("path", pa.string())])
-    schema = pa.schema([("index", pa.int64()), ("question", pa.string()), ("A", pa.string()), ("B", pa.string()),
-                        ("answer", pa.string()), ("category", pa.string()), ("image", image_type),
-                        ("split", pa.string())])
+    schema = pa.schema(
+        [
+            ("index", pa.int64()),
+            ("question", pa.string()),
+            ("A", pa.string()),
+            ("B", pa.string()),
+            ("answer", pa.string()),
+            ("category", pa.string()),
+            ("image", image_type),
+            ("split", pa.string()),
+        ]
+    )
     group, slices = row_group or rows, []
     for start in range(0, rows, 10_000):
         numbers = range(start, min(start + 10_000, rows))
         noise = np.random.default_rng(start).bytes(pad * len(numbers)) if pad else b""
-        images = [{"bytes": pictures[n % len(pictures)] + n.to_bytes(4, "little")
-                   + noise[(n - start) * pad:(n - start + 1) * pad], "path": None} for n in numbers]
-        slices.append(pa.table({
-            "index": pa.array(numbers, pa.int64()), "question": [f"question {n}?" for n in numbers],
-            "A": ["yes"] * len(numbers), "B": ["no"] * len(numbers), "answer": ["A"] * len(numbers),
-            "category": ["c"] * len(numbers), "image": pa.array(images, image_type),
-            "split": ["dev"] * len(numbers)}, schema=schema))
+        images = [
+            {
+                "bytes": pictures[n % len(pictures)]
+                + n.to_bytes(4, "little")
+                + noise[(n - start) * pad : (n - start + 1) * pad],
+                "path": None,
+            }
+            for n in numbers
+        ]
+        slices.append(
+            pa.table(
+                {
+                    "index": pa.array(numbers, pa.int64()),
+                    "question": [f"question {n}?" for n in numbers],
+                    "A": ["yes"] * len(numbers),
+                    "B": ["no"] * len(numbers),
+                    "answer": ["A"] * len(numbers),
+                    "category": ["c"] * len(numbers),
+                    "image": pa.array(images, image_type),
+                    "split": ["dev"] * len(numbers),
+                },
+                schema=schema,
+            )
+        )
     # One write: the writer cuts row groups of `group` rows across the slices (pandas: one group).
     pq.write_table(pa.concat_tables(slices), path.with_suffix(".tmp"), row_group_size=group)
     path.with_suffix(".tmp").rename(path)
@@ -76,14 +102,20 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", type=int, nargs="+", default=[30_000, 300_000])
     parser.add_argument("--row-group", type=int, default=None, help="Rows per row group (default: one group).")
-    parser.add_argument("--pad", type=int, default=0,
-                        help="Random bytes added to each image (after its end marker): photo-sized cells.")
+    parser.add_argument(
+        "--pad",
+        type=int,
+        default=0,
+        help="Random bytes added to each image (after its end marker): photo-sized cells.",
+    )
     parser.add_argument("--sources", nargs="+", default=["mmbench", "imagenet"])
     parser.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "ssl4rl-scan-memory")
     args = parser.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
-    print(f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}; "
-          f"row groups of {args.row_group or 'all the'} rows")
+    print(
+        f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}; "
+        f"row groups of {args.row_group or 'all the'} rows"
+    )
     print(f"{'source':<10}{'rows':>9}{'file MiB':>10}{'images':>9}{'scan CPU s':>12}{'peak MiB':>10}")
     peaks = {}
     for rows in args.rows:
@@ -97,11 +129,15 @@ def main():
                 raise SystemExit(done.stderr)
             items, images, _, cpu, peak = done.stdout.split()
             peaks.setdefault(kind, []).append(int(peak))
-            print(f"{kind:<10}{rows:>9}{path.stat().st_size / 2**20:>10.0f}{int(items):>9}{float(cpu):>12.1f}"
-                  f"{int(peak) / 2**20:>10.0f}   ({time.perf_counter() - started:.0f} s)")
+            print(
+                f"{kind:<10}{rows:>9}{path.stat().st_size / 2**20:>10.0f}{int(items):>9}{float(cpu):>12.1f}"
+                f"{int(peak) / 2**20:>10.0f}   ({time.perf_counter() - started:.0f} s)"
+            )
     for kind, values in peaks.items():
-        print(f"{kind}: peak grows by {(max(values) - min(values)) / 2**20:.0f} MiB from {min(args.rows)} "
-              f"to {max(args.rows)} rows (issue 22: under 50)")
+        print(
+            f"{kind}: peak grows by {(max(values) - min(values)) / 2**20:.0f} MiB from {min(args.rows)} "
+            f"to {max(args.rows)} rows (issue 22: under 50)"
+        )
 
 
 if __name__ == "__main__":

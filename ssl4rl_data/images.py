@@ -90,8 +90,9 @@ def downscale(image: Image.Image, size: tuple[int, int]) -> Image.Image:
 
     cv2 = _opencv()
     pixels = rgbx_pixels(image)  # R, G, B, pad: four channels filter as fast as three, and need no copy
-    smooth = cv2.sepFilter2D(pixels, -1, _lowpass(image.width, size[0]), _lowpass(image.height, size[1]),
-                             borderType=cv2.BORDER_REFLECT)
+    smooth = cv2.sepFilter2D(
+        pixels, -1, _lowpass(image.width, size[0]), _lowpass(image.height, size[1]), borderType=cv2.BORDER_REFLECT
+    )
     sampled = cv2.resize(smooth, size, interpolation=cv2.INTER_CUBIC)
     return Image.frombytes("RGB", size, sampled, "raw", "RGBX")
 

@@ -48,7 +48,7 @@ def scan(sources: list[Source], progress: bool) -> tuple[ItemList, list[SourceSc
             for index, source in enumerate(sources):
                 summary = SourceScan(description={})
                 for batch in _batches(source.refs(), SCAN_BATCH):
-                    parts = [batch[start:start + SCAN_PART] for start in range(0, len(batch), SCAN_PART)]
+                    parts = [batch[start : start + SCAN_PART] for start in range(0, len(batch), SCAN_PART)]
                     digests = itertools.chain.from_iterable(pool.map(functools.partial(_digests, source), parts))
                     for ref, digest in zip(batch, digests):
                         bar.update()
@@ -102,11 +102,12 @@ def _deduplicate(items: ItemList, scans: list[SourceScan]) -> ItemList:
         kept_here = positions[first]
         del positions, first
         keep[kept_here] = True
-        summary.duplicates = len(keep) - len(kept_here) if single else int(
-            (items.source_index == index).sum()) - len(kept_here)
+        summary.duplicates = (
+            len(keep) - len(kept_here) if single else int((items.source_index == index).sum()) - len(kept_here)
+        )
         fingerprint = hashlib.blake2b(digest_size=16)
         for start in range(0, len(kept_here), FINGERPRINT_CHUNK):  # the bytes of stack([ids, digests], axis=1)
-            chunk = kept_here[start:start + FINGERPRINT_CHUNK]
+            chunk = kept_here[start : start + FINGERPRINT_CHUNK]
             fingerprint.update(np.stack([items.id_hashes[chunk], items.digests[chunk]], axis=1).tobytes())
         summary.fingerprint = fingerprint.hexdigest()
         del kept_here

@@ -113,8 +113,10 @@ class ParquetTable(Table):
             self._spool = spool
 
     def _large_groups(self, columns) -> bool:
-        return any(sum(self._group_bytes(group, column) for column in columns) > CACHED_GROUP_BYTES
-                   for group in range(self.file.num_row_groups))
+        return any(
+            sum(self._group_bytes(group, column) for column in columns) > CACHED_GROUP_BYTES
+            for group in range(self.file.num_row_groups)
+        )
 
     def _batched_rows(self, columns):
         # One thread: pyarrow's reader threads work ahead and, with its allocator, hold more memory the
@@ -145,8 +147,11 @@ class ParquetTable(Table):
     def _group_bytes(self, group: int, column: str) -> int:
         """Uncompressed bytes of `column` (all its leaves: an Image struct has two) in row group `group`."""
         metadata = self.file.metadata.row_group(group)
-        return sum(metadata.column(i).total_uncompressed_size for i in range(metadata.num_columns)
-                   if metadata.column(i).path_in_schema.split(".")[0] == column)
+        return sum(
+            metadata.column(i).total_uncompressed_size
+            for i in range(metadata.num_columns)
+            if metadata.column(i).path_in_schema.split(".")[0] == column
+        )
 
     def _streamed_cell(self, group: int, offset: int, column: str):
         """A cell of a large row group, from a cursor that moves forward BATCH_ROWS rows at a time: the
@@ -154,8 +159,9 @@ class ParquetTable(Table):
         starts the group again."""
         cursor = self._cursor
         if cursor is None or cursor[:2] != (group, column) or offset < cursor[2]:
-            batches = self.file.iter_batches(batch_size=BATCH_ROWS, row_groups=[group], columns=[column],
-                                             use_threads=False)
+            batches = self.file.iter_batches(
+                batch_size=BATCH_ROWS, row_groups=[group], columns=[column], use_threads=False
+            )
             cursor = (group, column, 0, next(batches).column(0), batches)
         while offset >= cursor[2] + len(cursor[3]):
             cursor = (group, column, cursor[2] + len(cursor[3]), next(cursor[4]).column(0), cursor[4])
@@ -195,7 +201,7 @@ class ArrowTable(Table):
         if files is None:
             subset = self.dataset.select_columns(columns)
             for start in range(0, len(subset), BATCH_ROWS):
-                for offset, values in enumerate(subset[start:start + BATCH_ROWS].to_pylist()):
+                for offset, values in enumerate(subset[start : start + BATCH_ROWS].to_pylist()):
                     yield start + offset, values
             return
         # Read, not mapped: the pages of a mapped file stay in the process's memory once touched (a scan of
@@ -233,7 +239,7 @@ class ArrowTable(Table):
         return files
 
     def cell(self, row, column):
-        return self.dataset.select_columns([column])[row:row + 1].column(0)[0].as_py()
+        return self.dataset.select_columns([column])[row : row + 1].column(0)[0].as_py()
 
 
 def split_of(path: Path, root: Path) -> tuple[str | None, str | None]:
@@ -305,14 +311,14 @@ class HeldImages:
         value = bytes.fromhex(digest)
         if len(value) != self.WIDTH - 1 or item not in (None, 0):
             raise ValueError(f"cannot hold digest {digest!r} with item {item!r}")
-        self._data[start + 1:start + self.WIDTH] = value
+        self._data[start + 1 : start + self.WIDTH] = value
 
     def get(self, row: int | None) -> tuple[str, int | None] | None:
         start = -1 if row is None else row * self.WIDTH
         if start < 0 or start >= len(self._data) or not self._data[start]:
             return None
         flag = self._data[start]
-        return self._data[start + 1:start + self.WIDTH].hex(), None if flag == 1 else flag - 2
+        return self._data[start + 1 : start + self.WIDTH].hex(), None if flag == 1 else flag - 2
 
 
 @dataclass(frozen=True)

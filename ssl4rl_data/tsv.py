@@ -79,8 +79,9 @@ class TsvTable:
             # read the first line alone, its quotes as plain characters, and go on from the next line.
             handle.seek(start)
             line = handle.readline()
-            fields = next(csv.reader([line.decode("utf-8", "replace").rstrip("\r\n")], delimiter="\t",
-                                     quoting=csv.QUOTE_NONE))
+            fields = next(
+                csv.reader([line.decode("utf-8", "replace").rstrip("\r\n")], delimiter="\t", quoting=csv.QUOTE_NONE)
+            )
         return fields if len(fields) == len(self._header) else "unreadable-row"
 
     def _record(self, handle):
@@ -98,7 +99,7 @@ class TsvTable:
                 return TOO_LARGE
             if quoted:  # find the closing quote: a '"' not followed by another
                 end = record.find(b'"', position)
-                while end >= 0 and record[end + 1:end + 2] == b'"':
+                while end >= 0 and record[end + 1 : end + 2] == b'"':
                     end = record.find(b'"', end + 2)
                 if end < 0:
                     line = handle.readline(limit + 1 - len(record))
@@ -107,7 +108,7 @@ class TsvTable:
                     position, record = len(record), record + line
                     continue
                 quoted, position = False, end + 1
-            elif record[position:position + 1] == b'"':  # a field quoted whole
+            elif record[position : position + 1] == b'"':  # a field quoted whole
                 quoted, position = True, position + 1
                 continue
             tab = record.find(b"\t", position)

@@ -49,7 +49,7 @@ def zone_plate_errors(out: Image.Image, width=640, height=480, radius=640) -> tu
     1.1x its Nyquist on either axis), where a perfect resize leaves flat grey and a careless one moiré.
     Pass-band error: the distance from the exact rings where they are coarser than half that Nyquist."""
     values = np.asarray(out, np.float64)[..., 0]
-    y, x = np.mgrid[0:out.height, 0:out.width].astype(np.float64)
+    y, x = np.mgrid[0 : out.height, 0 : out.width].astype(np.float64)
     xs = (x + 0.5) * width / out.width - 0.5 - (width - 1) / 2
     ys = (y + 0.5) * height / out.height - 0.5 - (height - 1) / 2
     frequency = np.maximum(np.abs(xs), np.abs(ys)) / radius
@@ -161,8 +161,14 @@ def write_one_group_table(path, rows: int, pad: int = 2500):
     rng = np.random.default_rng(rows)
     image_type = pa.struct([("bytes", pa.binary()), ("path", pa.string())])
     images = [{"bytes": jpeg.getvalue() + rng.bytes(pad), "path": None} for _ in range(rows)]
-    table = pa.table({"index": pa.array(range(rows), pa.int64()), "image": pa.array(images, image_type),
-                      "question": ["q?"] * rows, "split": ["dev"] * rows})
+    table = pa.table(
+        {
+            "index": pa.array(range(rows), pa.int64()),
+            "image": pa.array(images, image_type),
+            "question": ["q?"] * rows,
+            "split": ["dev"] * rows,
+        }
+    )
     pq.write_table(table, path, row_group_size=rows)
     return path
 
@@ -184,8 +190,10 @@ def test_scan_memory_does_not_grow_with_a_table_of_one_row_group(tmp_path, sourc
     split beside it, which pyarrow's allocator keeps some pages of; 10 MiB more at 300,000 rows)."""
     small = write_one_group_table(tmp_path / "small.parquet", 2_000)
     large = write_one_group_table(tmp_path / "large.parquet", 20_000)
-    (small_count, small_peak), (large_count, large_peak) = scan_peak(f"{source}:{small}"), \
-        scan_peak(f"{source}:{large}")
+    (small_count, small_peak), (large_count, large_peak) = (
+        scan_peak(f"{source}:{small}"),
+        scan_peak(f"{source}:{large}"),
+    )
     assert (small_count, large_count) == (2_000, 20_000)
     assert large_peak - small_peak < 30 * 2**20, (small_peak / 2**20, large_peak / 2**20)
 
@@ -208,8 +216,12 @@ def test_large_row_groups_are_read_from_a_cursor_with_the_same_cells(tmp_path, m
     from ssl4rl_data import tables
 
     rows = 700
-    table = pa.table({"index": list(range(rows)), "image": [{"bytes": bytes([n % 251]) * (n + 1), "path": None}
-                                                            for n in range(rows)]})
+    table = pa.table(
+        {
+            "index": list(range(rows)),
+            "image": [{"bytes": bytes([n % 251]) * (n + 1), "path": None} for n in range(rows)],
+        }
+    )
     pq.write_table(table, tmp_path / "t.parquet", row_group_size=300)
     expected = [{"bytes": bytes([n % 251]) * (n + 1), "path": None} for n in range(rows)]
     monkeypatch.setattr(tables, "CACHED_GROUP_BYTES", 0)
@@ -251,8 +263,13 @@ def test_saved_datasets_are_read_from_their_files_with_the_same_rows(tmp_path):
     from ssl4rl_data.tables import ArrowTable
 
     rows = 250
-    Dataset.from_dict({"index": list(range(rows)), "image": [bytes([n % 251]) * (n + 1) for n in range(rows)],
-                       "label": ["secret"] * rows}).save_to_disk(str(tmp_path / "saved"), num_shards=3)
+    Dataset.from_dict(
+        {
+            "index": list(range(rows)),
+            "image": [bytes([n % 251]) * (n + 1) for n in range(rows)],
+            "label": ["secret"] * rows,
+        }
+    ).save_to_disk(str(tmp_path / "saved"), num_shards=3)
     loaded = load_from_disk(str(tmp_path / "saved"))
     table = ArrowTable(loaded, "saved", "train", None)
     assert table._files() is not None and len(table._files()) == 3

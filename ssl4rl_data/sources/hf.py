@@ -15,8 +15,10 @@ from ..files import read_file
 from ..registry import register_source
 from ..tables import ArrowTable, Cell, ParquetTable, TableSource, image_bytes
 
-LAYOUTS = ("a Hub dataset id, a folder `datasets` loads (an image folder, a folder of data files), "
-           "a .parquet file or a save_to_disk folder")
+LAYOUTS = (
+    "a Hub dataset id, a folder `datasets` loads (an image folder, a folder of data files), "
+    "a .parquet file or a save_to_disk folder"
+)
 
 
 @register_source("hf")
@@ -36,13 +38,17 @@ class HfSource(TableSource):
             raise
         except Exception as error:  # datasets raises many kinds; the user needs its message, on one line
             message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-            raise UserError(f"source hf: cannot load {path!r} (split {split!r}): {message} "
-                            f"(hf: takes {LAYOUTS})") from None
+            raise UserError(
+                f"source hf: cannot load {path!r} (split {split!r}): {message} (hf: takes {LAYOUTS})"
+            ) from None
         column = self.options.get("column") or next(
-            (name for name, feature in dataset.features.items() if type(feature).__name__ == "Image"), None)
+            (name for name, feature in dataset.features.items() if type(feature).__name__ == "Image"), None
+        )
         if column not in dataset.column_names:
-            raise UserError(f"source hf: {path} has no image column {column!r}; pick one with ?column=NAME "
-                            f"(columns: {', '.join(dataset.column_names)})")
+            raise UserError(
+                f"source hf: {path} has no image column {column!r}; pick one with ?column=NAME "
+                f"(columns: {', '.join(dataset.column_names)})"
+            )
         self.column, self.split = column, split
         return [ArrowTable(dataset, str(path), split, self.options.get("config"))]
 
@@ -52,11 +58,18 @@ class HfSource(TableSource):
         map it; the rows, columns and ids are those `load_dataset("parquet", ...)` gives."""
         table = ParquetTable(local, split, self.options.get("config"))
         column = self.options.get("column") or next(
-            (name for name, feature in _hf_features(table.file.schema_arrow).items()
-             if isinstance(feature, dict) and feature.get("_type") == "Image"), None)
+            (
+                name
+                for name, feature in _hf_features(table.file.schema_arrow).items()
+                if isinstance(feature, dict) and feature.get("_type") == "Image"
+            ),
+            None,
+        )
         if column not in table.columns:
-            raise UserError(f"source hf: {path} has no image column {column!r}; pick one with ?column=NAME "
-                            f"(columns: {', '.join(table.columns)})")
+            raise UserError(
+                f"source hf: {path} has no image column {column!r}; pick one with ?column=NAME "
+                f"(columns: {', '.join(table.columns)})"
+            )
         self.column, self.split = column, split
         return [table]
 
@@ -85,8 +98,12 @@ class HfSource(TableSource):
 
     def _image(self, value) -> bytes | None:
         """The image's bytes; an image folder's rows hold only the file's path."""
-        if isinstance(value, dict) and value.get("bytes") is None and isinstance(value.get("path"), str) \
-                and os.path.isabs(value["path"]):
+        if (
+            isinstance(value, dict)
+            and value.get("bytes") is None
+            and isinstance(value.get("path"), str)
+            and os.path.isabs(value["path"])
+        ):
             return read_file(value["path"], self.max_file_bytes)
         return image_bytes(value)
 

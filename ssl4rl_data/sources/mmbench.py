@@ -14,8 +14,22 @@ from ..tsv import REFERENCE_MAX_CHARS, as_int, resolve_image_references  # noqa:
 
 COPY_STRIDE = 1_000_000
 IMAGE_COLUMNS = ("image",)
-LABEL_COLUMNS = ("question", "hint", "A", "B", "C", "D", "E", "F", "G", "H", "answer", "category", "l2-category",
-                 "L2-category")
+LABEL_COLUMNS = (
+    "question",
+    "hint",
+    "A",
+    "B",
+    "C",
+    "D",
+    "E",
+    "F",
+    "G",
+    "H",
+    "answer",
+    "category",
+    "l2-category",
+    "L2-category",
+)
 
 
 def image_column(table) -> str | None:

@@ -9,8 +9,18 @@ from ..source import ImageRef, Source
 
 # Photographs only (no synthetic charts or binary masks): nine colour and three greyscale.
 PHOTOS = (
-    "astronaut.png", "chelsea.png", "coffee.png", "hubble_deep_field.jpg", "ihc.png", "retina.jpg",
-    "rocket.jpg", "motorcycle_left.png", "motorcycle_right.png", "camera.png", "moon.png", "coins.png",
+    "astronaut.png",
+    "chelsea.png",
+    "coffee.png",
+    "hubble_deep_field.jpg",
+    "ihc.png",
+    "retina.jpg",
+    "rocket.jpg",
+    "motorcycle_left.png",
+    "motorcycle_right.png",
+    "camera.png",
+    "moon.png",
+    "coins.png",
 )
 
 

@@ -14,8 +14,18 @@ from ..tsv import resolve_image_references
 
 IMAGE_COLUMNS = ("image",)
 LMMS_OPTIONS = ("choice_a", "choice_b", "choice_c", "choice_d")
-LABEL_COLUMNS = ("question", "answer", "question_id", "question_type_id", "category", *LMMS_OPTIONS,
-                 "A", "B", "C", "D")
+LABEL_COLUMNS = (
+    "question",
+    "answer",
+    "question_id",
+    "question_type_id",
+    "category",
+    *LMMS_OPTIONS,
+    "A",
+    "B",
+    "C",
+    "D",
+)
 
 
 def image_column(table) -> str | None:
