@@ -8,6 +8,7 @@ finished shards, and `--out` only ever appears complete (one rename at the end).
 """
 
 import dataclasses
+import functools
 import hashlib
 import json
 import os
@@ -18,16 +19,14 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow.parquet as pq
-from PIL import ImageChops
 
 from . import __version__
 from .errors import SkipImage, UserError
 from .files import DEFAULT_MAX_FILE_BYTES
 from .images import IMAGE_FORMATS, decode, encode, sample_rng
 from .items import ItemList
-from .near_duplicates import near_duplicate, perceptual_hash
 from .output import check_out, move_into_place, out_lock, remove_stale_partials, staging_path
-from .partners import partner_index
+from .partners import draw_partner, partner_index
 from .records import ShardStats, read_record, write_record
 from .scan import SCAN_BATCH, SourceScan, scan  # noqa: F401 (SCAN_BATCH: tests read it here)
 from .schema import ARROW_SCHEMA, PARQUET_WRITER_OPTIONS, RowBatch
@@ -37,7 +36,6 @@ from .workers import run_shards
 
 SHARD_TARGET_COUNT = 64  # small shards on small builds: every core busy to the end
 SHARD_MIN_ROWS, SHARD_MAX_ROWS = 32, 1000
-PARTNER_TRIES = 8
 
 
 @dataclass
@@ -124,7 +122,8 @@ class ShardBuilder:
             image = self._decode(item)
             rng = sample_rng(self.options.seed, self.task.sample_key(), item.ref.source_id)
             if self.task.pairs_pictures:
-                sample = self.task.make(image, rng, lambda rng: self._other_image(position, image, rng, stats))
+                draw = functools.partial(draw_partner, self.items, self.partners, position, image, self._decode, stats)
+                sample = self.task.make(image, rng, draw)
             else:
                 sample = self.task.make(image, rng)
         except SkipImage as skip:
@@ -151,33 +150,6 @@ class ShardBuilder:
             raise SkipImage("unreadable") from None
         return decode(data, self.options.max_side)
 
-    def _other_image(self, position: int, image, rng, stats: ShardStats):
-        """A different image for a contrastive negative: different content, not just a different row, and
-        not a near-duplicate (a re-encoded, resized or shifted copy, a stereo view; counted in the card)."""
-        if len(self.items) > 1:
-            own_hash = None
-            for _ in range(PARTNER_TRIES):
-                other = int(rng.integers(len(self.items) - 1))
-                other += other >= position
-                if self.items.digests[other] == self.items.digests[position]:
-                    continue
-                if self.partners is not None and self.partners.near(other, position):
-                    stats.refused["near-duplicate"] += 1  # known from the index: not even decoded
-                    continue
-                item = self.items[other]
-                try:
-                    candidate = self._decode(item)
-                except SkipImage:
-                    continue
-                if _same_pixels(candidate, image):
-                    continue
-                own_hash = perceptual_hash(image) if own_hash is None else own_hash
-                if near_duplicate(own_hash, perceptual_hash(candidate)):
-                    stats.refused["near-duplicate"] += 1
-                    continue
-                return item.ref.source_id, candidate
-        raise SkipImage("no-distinct-partner")
-
 
 def _subset(items: ItemList, count: int, seed: int) -> ItemList:
     """`count` items drawn uniformly by a key of (seed, source id), in source order: taking the first
@@ -185,22 +157,6 @@ def _subset(items: ItemList, count: int, seed: int) -> ItemList:
     prefix = f"{seed}\0subset\0".encode()
     ranks = [hashlib.blake2b(prefix + bytes(key), digest_size=8).digest() for key in items.id_hashes]
     return items.select(np.sort(np.argsort(np.array(ranks, dtype="V8"), kind="stable")[:count]))
-
-
-def _same_pixels(first, second) -> bool:
-    """Exact. One middle row tells almost any two different pictures apart without a full pass (0.3 ms).
-
-    >>> from PIL import Image
-    >>> picture = Image.new("RGB", (4, 4)); corner = picture.copy(); corner.putpixel((0, 0), (1, 0, 0))
-    >>> _same_pixels(picture, picture.copy()), _same_pixels(picture, corner)
-    (True, False)
-    """
-    if first.size != second.size:
-        return False
-    middle = (0, first.height // 2, first.width, first.height // 2 + 1)
-    if first.crop(middle).tobytes() != second.crop(middle).tobytes():
-        return False
-    return ImageChops.difference(first, second).getbbox() is None
 
 
 def build_version(task: Task, options: BuildOptions, scans: list[SourceScan]) -> str:
