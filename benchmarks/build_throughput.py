@@ -41,7 +41,7 @@ from PIL import Image
 
 from ssl4rl_data import registry
 from ssl4rl_data.errors import SkipImage
-from ssl4rl_data.images import JPEG_QUALITY, _fit, decode, downscale, encode, sample_rng
+from ssl4rl_data.images import _fit, decode, downscale, encode, sample_rng
 from ssl4rl_data.sources.sample import PHOTOS, photo_dir
 from ssl4rl_data.task import Task
 from ssl4rl_data.workers import keep_freed_memory
@@ -167,7 +167,7 @@ def floor_seconds(source: Path, built: Path) -> tuple[float, float]:
         ]
         started, cpu_started = time.perf_counter(), time.process_time()
         for image in outputs:
-            image.save(io.BytesIO(), format="JPEG", quality=JPEG_QUALITY)
+            encode(image, "jpeg")
         encoding += time.perf_counter() - started
         cpu += time.process_time() - cpu_started
     return decoding + encoding, cpu
@@ -216,7 +216,7 @@ def _timed_loop(files: list[Path]) -> float:
     keep_freed_memory()
     started = time.perf_counter()
     for file in files:
-        decode(file.read_bytes(), 0).save(io.BytesIO(), format="JPEG", quality=JPEG_QUALITY)
+        encode(decode(file.read_bytes(), 0), "jpeg")
     return time.perf_counter() - started
 
 

@@ -155,15 +155,40 @@ def to_rgb(image: Image.Image) -> Image.Image:
 
 
 def encode(image: Image.Image, image_format: str) -> bytes:
-    """Encode once, ourselves: JPEG q95 (about 60x faster than the `datasets` PNG default) or fast PNG."""
+    """Encode once, ourselves: JPEG q95 (about 60x faster than the `datasets` PNG default) or fast PNG.
+
+    JPEG uses q95's tables made symmetric (see `symmetric_jpeg_tables`), so a picture and its
+    quarter-turn encode to the same size."""
     buffer = io.BytesIO()
     if image_format == "jpeg":
-        image.save(buffer, format="JPEG", quality=JPEG_QUALITY)
+        image.save(buffer, format="JPEG", qtables=symmetric_jpeg_tables())
     elif image_format == "png":
         image.save(buffer, format="PNG", compress_level=PNG_COMPRESS_LEVEL)
     else:
         raise ValueError(f"unknown image format {image_format!r}")
     return buffer.getvalue()
+
+
+@functools.cache
+def symmetric_jpeg_tables() -> list[list[int]]:
+    """libjpeg's quality-95 quantisation tables, each made symmetric under transposition (the finer of
+    the two steps at (u, v) and (v, u)).
+
+    The standard luminance table quantises horizontal and vertical frequencies differently, so a picture
+    turned a quarter encodes smaller than the same picture upright (by 1.9% on 480 photo crops): the byte
+    length of a rotation row's second view told 90/270 from 0/180 (AUC 0.98 from the size ratio of the two
+    views). Symmetric tables quantise a picture and its transpose alike.
+
+    >>> tables = symmetric_jpeg_tables()
+    >>> [len(t) for t in tables], all(t[8 * u + v] == t[8 * v + u] for t in tables for u in range(8) for v in range(8))
+    ([64, 64], True)
+    """
+    buffer = io.BytesIO()
+    Image.new("RGB", (16, 16)).save(buffer, format="JPEG", quality=JPEG_QUALITY)
+    tables = Image.open(buffer).quantization
+    return [
+        np.minimum(*(lambda t: (t, t.T))(np.array(tables[k]).reshape(8, 8))).flatten().tolist() for k in sorted(tables)
+    ]
 
 
 def crop(image: Image.Image, box: tuple[int, int, int, int]) -> Image.Image:
