@@ -1,19 +1,17 @@
-"""Lazy, column-projected readers for the tabular files benchmarks ship as, and a base for their sources.
+"""Lazy, column-projected readers for the tabular files benchmarks ship as.
 
-A `Table` streams `(row_number, {column: value})` for the columns asked for (image and id columns
-only: label columns are never read) and fetches one cell again by row number, so a source can hand
-out light references and re-read an image in any worker. Formats: VLMEvalKit TSV (`tsv.py`: base64 cells,
+A `Table` streams `(row_number, {column: value})` for exactly the columns asked for, and fetches one
+cell again by row number, so a source can hand out light references and re-read an image in any
+worker. The builder's sources ask for image and id columns only (`table_source.py`); the evaluator
+also asks for the label columns it scores against. Formats: VLMEvalKit TSV (`tsv.py`: base64 cells,
 quoted multi-line fields), parquet files and Hub-layout folders of them, and `save_to_disk` folders.
 """
 
-import base64
-import binascii
 import os
 import pickle
 import re
 import tempfile
 from array import array
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
@@ -21,8 +19,6 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from .errors import UserError
-from .images import content_digest
-from .source import ImageRef, Source
 from .tsv import TsvTable
 
 BATCH_ROWS = 64
@@ -277,118 +273,3 @@ def open_tables(path: Path) -> list[Table]:
         return [ArrowTable(dataset, f"{path.name}/{split}", split, None) for split, dataset in splits]
     files = sorted(path.rglob("*.parquet")) or sorted(path.rglob("*.tsv"))
     return [(TsvTable if f.suffix == ".tsv" else ParquetTable)(f, *split_of(f, path)) for f in files]
-
-
-def image_bytes(value) -> bytes | None:
-    """Encoded image bytes from a cell: an Image struct, raw bytes or a base64 string; None otherwise."""
-    if isinstance(value, dict):
-        value = value.get("bytes")
-    if isinstance(value, (bytes, bytearray)):
-        return bytes(value)
-    if isinstance(value, str) and len(value) > 64:
-        try:
-            return base64.b64decode(value, validate=False)
-        except (binascii.Error, ValueError):
-            return None
-    return None
-
-
-class HeldImages:
-    """Row number -> (content digest, item) of the image that row holds, for rows that refer to another
-    row's image: 17 bytes a row in one bytearray, where a dict of refs took about 450 bytes a row (130 MiB
-    for a 300,000-row table)."""
-
-    WIDTH = 17  # a flag (0: no image, 1: item None, 2: item 0), then the 16-byte digest
-
-    def __init__(self):
-        self._data = bytearray()
-
-    def add(self, row: int, digest: str, item: int | None = None):
-        start = row * self.WIDTH
-        if len(self._data) < start + self.WIDTH:
-            self._data.extend(bytes(start + self.WIDTH - len(self._data)))
-        self._data[start] = 1 if item is None else 2 + item
-        value = bytes.fromhex(digest)
-        if len(value) != self.WIDTH - 1 or item not in (None, 0):
-            raise ValueError(f"cannot hold digest {digest!r} with item {item!r}")
-        self._data[start + 1 : start + self.WIDTH] = value
-
-    def get(self, row: int | None) -> tuple[str, int | None] | None:
-        start = -1 if row is None else row * self.WIDTH
-        if start < 0 or start >= len(self._data) or not self._data[start]:
-            return None
-        flag = self._data[start]
-        return self._data[start + 1 : start + self.WIDTH].hex(), None if flag == 1 else flag - 2
-
-
-@dataclass(frozen=True)
-class Cell:
-    table: int
-    row: int
-    column: str
-    item: int | None = None  # position inside a list-valued cell
-
-
-class TableSource(Source):
-    """A benchmark source over tables: `?split=a,b` picks splits; subclasses say which rows and ids."""
-
-    image_columns = ("image",)
-    split_aliases: dict[str, str] = {}
-    expected = "a TSV or parquet file, a folder of them, or a save_to_disk folder"
-
-    def __init__(self, path, options):
-        super().__init__(path, options)
-        wanted = self.options.get("split")
-        self.splits = {self.split_aliases.get(s, s) for s in wanted.split(",")} if wanted else None
-        self.excluded: dict[str, int] = {}
-        self.tables = self.open_tables(path)
-        for table in self.tables:
-            table.split = self.split_aliases.get(table.split, table.split)
-            if self.image_column(table) is None:
-                raise UserError(
-                    f"source {self.name}: {table.name} has no image column ({' or '.join(self.image_columns)}); "
-                    f"expected {self.expected}"
-                )
-
-    def open_tables(self, path: str) -> list[Table]:
-        tables = open_tables(self.path)
-        if not tables:
-            raise UserError(f"source {self.name}: no tables in {path}; expected {self.expected}")
-        return tables
-
-    def option_names(self):
-        return ("split",)
-
-    def image_column(self, table: Table) -> str | None:
-        return next((c for c in self.image_columns if c in table.columns), None)
-
-    def selected_tables(self) -> Iterator[tuple[int, Table]]:
-        for index, table in enumerate(self.tables):
-            table.max_record_bytes, table.on_skip = self.max_file_bytes, self.skip
-            if self.splits is None or table.split in self.splits:
-                yield index, table
-
-    def exclude(self, reason: str):
-        self.excluded[reason] = self.excluded.get(reason, 0) + 1
-
-    def ref(self, source_id: str | None, locator, data: bytes | None) -> ImageRef | None:
-        """A reference to `data`, or None (counted) when the row holds no image. A `source_id` of
-        None means the content hash, for sources whose own ids would reveal labels."""
-        if data is None:
-            self.exclude("no-image-in-row")
-            return None
-        digest = content_digest(data)
-        return ImageRef(source_id=source_id or f"{self.name}:{digest}", locator=locator, digest=digest)
-
-    def read(self, locator: Cell) -> bytes:
-        value = self.tables[locator.table].cell(locator.row, locator.column)
-        if locator.item is not None:
-            value = value[locator.item]
-        data = image_bytes(value)
-        if data is None:
-            raise OSError(f"no image bytes at {locator}")
-        return data
-
-    def describe(self):
-        used = sorted({t.split or "unknown" for _, t in self.selected_tables()})
-        return {**super().describe(), "splits": used, "excluded_rows": dict(self.excluded)}

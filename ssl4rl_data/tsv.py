@@ -54,6 +54,13 @@ class TsvTable:
                 number += 1
 
     def cell(self, row, column):
+        """One cell, by row number; the rows' offsets are indexed first when no scan has done it."""
+        if row not in self.offsets:
+            for number, _ in self.rows([]):
+                if number == row:
+                    break
+            else:
+                raise IndexError(f"{self.path}: no row {row}")
         with open(self.path, "rb") as handle:
             handle.seek(self.offsets[row])
             fields = self._row(handle)

@@ -5,7 +5,7 @@ from conftest import gradient, jpeg_bytes
 from ssl4rl_data.build import SCAN_BATCH, _subset, scan
 from ssl4rl_data.images import content_digest
 from ssl4rl_data.source import ImageRef, Source, parse_source
-from ssl4rl_data.tables import Cell
+from ssl4rl_data.table_source import Cell
 
 
 class ListedImages(Source):

@@ -241,7 +241,8 @@ def test_held_images_and_text_columns():
     column test that lets them skip resolution where no cell can be a reference."""
     import pyarrow as pa
 
-    from ssl4rl_data.tables import HeldImages, _text_type
+    from ssl4rl_data.table_source import HeldImages
+    from ssl4rl_data.tables import _text_type
 
     held = HeldImages()
     held.add(5, "ab" * 16)

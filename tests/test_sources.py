@@ -162,3 +162,14 @@ def test_wrong_paths_and_formats_get_one_line(tmp_path, run_cli, make, spec, mes
     code, err = run_cli("build", "rotation", "--source", spec.format(p=tmp_path), "--out", tmp_path / "out")
     assert code != 0 and message in err
     assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+
+
+def test_a_tsv_cell_reads_without_a_scan_first(tmp_path):
+    from ssl4rl_data.tsv import TsvTable
+
+    path = tmp_path / "t.tsv"
+    path.write_text("index\tquestion\timage\n0\ta\tAAAA\n1\tb\tBBBB\n2\tc\tCCCC\n", encoding="utf-8")
+    table = TsvTable(path, None, None)
+    assert table.cell(2, "question") == "c" and table.cell(0, "image") == "AAAA"
+    with pytest.raises(IndexError):
+        table.cell(7, "question")

@@ -15,7 +15,8 @@ import pyarrow.parquet as pq
 
 from ssl4rl_data.sources import mmbench, seedbench
 from ssl4rl_data.sources.mmbench import COPY_STRIDE
-from ssl4rl_data.tables import image_bytes, open_tables
+from ssl4rl_data.table_source import image_bytes
+from ssl4rl_data.tables import open_tables
 from ssl4rl_data.tsv import as_int
 from ssl4rl_train.extraction import extract_choice  # noqa: F401  (re-exported: scoring and tests use it)
 

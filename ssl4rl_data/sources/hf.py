@@ -13,7 +13,8 @@ from pathlib import Path
 from ..errors import SkipImage, UserError
 from ..files import read_file
 from ..registry import register_source
-from ..tables import ArrowTable, Cell, ParquetTable, TableSource, image_bytes
+from ..table_source import Cell, TableSource, image_bytes
+from ..tables import ArrowTable, ParquetTable
 
 LAYOUTS = (
     "a Hub dataset id, a folder `datasets` loads (an image folder, a folder of data files), "

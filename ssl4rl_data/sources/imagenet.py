@@ -11,7 +11,7 @@ from pathlib import Path
 from ..errors import SkipImage, UserError
 from ..files import read_file
 from ..registry import register_source
-from ..tables import Cell, TableSource, image_bytes
+from ..table_source import Cell, TableSource, image_bytes
 from .folder import IMAGE_SUFFIXES, image_file_names, image_files
 
 FOLDER_SPLITS = ("train", "val", "validation", "test")

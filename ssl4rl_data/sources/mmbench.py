@@ -9,7 +9,7 @@ asks for the label columns too.
 
 from ..registry import register_source
 from ..source import ImageRef
-from ..tables import Cell, HeldImages, TableSource, image_bytes
+from ..table_source import Cell, HeldImages, TableSource, image_bytes
 from ..tsv import REFERENCE_MAX_CHARS, as_int, resolve_image_references  # noqa: F401  (REFERENCE_MAX_CHARS re-exported)
 
 COPY_STRIDE = 1_000_000

@@ -9,7 +9,7 @@ the id, `data_type` and image columns; `seedbench_rows` is also the evaluator's 
 
 from ..registry import register_source
 from ..source import ImageRef
-from ..tables import Cell, HeldImages, TableSource, image_bytes
+from ..table_source import Cell, HeldImages, TableSource, image_bytes
 from ..tsv import resolve_image_references
 
 IMAGE_COLUMNS = ("image",)
