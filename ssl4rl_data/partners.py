@@ -65,8 +65,8 @@ def partner_index(items: ItemList, sources: list[Source]) -> PartnerIndex:
     known = np.zeros(len(items), dtype=bool)
     parts = [range(start, min(start + 256, len(items))) for start in range(0, len(items), 256)]
     with ThreadPoolExecutor(os.cpu_count() or 1) as pool:
-        for part, results in zip(parts, pool.map(functools.partial(_hash_part, items, sources), parts)):
-            for position, value in zip(part, results):
+        for part, results in zip(parts, pool.map(functools.partial(_hash_part, items, sources), parts), strict=True):
+            for position, value in zip(part, results, strict=True):
                 if value is not None:
                     hashes[position], known[position] = value, True
     return PartnerIndex(hashes, known)

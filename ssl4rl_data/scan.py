@@ -50,7 +50,7 @@ def scan(sources: list[Source], progress: bool) -> tuple[ItemList, list[SourceSc
                 for batch in _batches(source.refs(), SCAN_BATCH):
                     parts = [batch[start : start + SCAN_PART] for start in range(0, len(batch), SCAN_PART)]
                     digests = itertools.chain.from_iterable(pool.map(functools.partial(_digests, source), parts))
-                    for ref, digest in zip(batch, digests):
+                    for ref, digest in zip(batch, digests, strict=True):
                         bar.update()
                         summary.images += 1
                         if isinstance(digest, SkipImage):
@@ -114,7 +114,7 @@ def _deduplicate(items: ItemList, scans: list[SourceScan]) -> ItemList:
     kept = np.flatnonzero(keep)
     repeated = kept[~first_occurrences(items.digests[kept])]
     del kept
-    for index, count in zip(*np.unique(items.source_index[repeated], return_counts=True)):
+    for index, count in zip(*np.unique(items.source_index[repeated], return_counts=True), strict=True):
         scans[index].duplicates += int(count)
     keep[repeated] = False
     return items.select(np.flatnonzero(keep))

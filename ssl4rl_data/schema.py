@@ -105,7 +105,7 @@ class RowBatch:
                     _strings(
                         [
                             text
-                            for question, count in zip(self.questions, counts)
+                            for question, count in zip(self.questions, counts, strict=True)
                             for text in [None] * count + [question]
                         ]
                     ),

@@ -50,7 +50,7 @@ class TsvTable:
                     self.on_skip(fields)
                     continue
                 self.offsets[number] = offset
-                yield number, {name: fields[i] for name, i in zip(columns, wanted)}
+                yield number, {name: fields[i] for name, i in zip(columns, wanted, strict=True)}
                 number += 1
 
     def cell(self, row, column):

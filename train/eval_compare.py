@@ -42,7 +42,8 @@ def compare(folders: list[Path], out: Path, allow_different: bool = False) -> Pa
     different = differing_settings(runs)
     if different and not allow_different:
         detail = "; ".join(
-            f"{key}: " + ", ".join(f"{n}={v}" for n, v in zip(names, found)) for key, found in different.items()
+            f"{key}: " + ", ".join(f"{n}={v}" for n, v in zip(names, found, strict=True))
+            for key, found in different.items()
         )
         raise ValueError(
             f"--compare: the runs used different settings ({detail}); their scores are not "

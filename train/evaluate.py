@@ -188,7 +188,7 @@ def main(argv=None) -> int:
             items = load_items(args.benchmark, args)
             run = Settings(args.min_pixels, args.max_pixels, args.max_new_tokens, args.batch_size, args.backend)
             outputs, facts = generate(items, args.model, run)
-            records = [{**item.record(), "output": output} for item, output in zip(items, outputs)]
+            records = [{**item.record(), "output": output} for item, output in zip(items, outputs, strict=True)]
             settings = {
                 "model": args.model,
                 "prompt": args.prompt,

@@ -123,7 +123,7 @@ def _batches(items, model, processor, config, settings: Settings, device: str, p
             result = model.generate(**inputs, generation_config=config, tokenizer=processor.tokenizer)
         new = result[:, inputs["input_ids"].shape[1] :]
         generated_tokens += int((new != config.pad_token_id).sum()) if config.pad_token_id is not None else new.numel()
-        for i, text in zip(batch, processor.batch_decode(new, skip_special_tokens=True)):
+        for i, text in zip(batch, processor.batch_decode(new, skip_special_tokens=True), strict=True):
             outputs[i] = text
     return outputs, generated_tokens, round(time.perf_counter() - started, 3)
 

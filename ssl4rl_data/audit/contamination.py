@@ -103,7 +103,7 @@ def against_hashes(spec: str) -> tuple[dict, list[str], np.ndarray, list[Image.I
     refs = list({ref.source_id: ref for ref in reversed(list(source.refs()))}.values())[::-1]  # first of each id
     with ThreadPoolExecutor(os.cpu_count() or 1) as pool:
         hashed = list(pool.map(functools.partial(_hash_one, source), refs, chunksize=16))
-    kept = [(ref.source_id, h) for ref, h in zip(refs, hashed) if h is not None]
+    kept = [(ref.source_id, h) for ref, h in zip(refs, hashed, strict=True) if h is not None]
     description = {
         "spec": spec,
         "kind": source.name,
@@ -157,7 +157,7 @@ def contamination(
         except UserError as error:
             raise UserError(f"--against {spec}: {error}") from None
         overlaps, checked = set(), 0
-        for (row_id, _, thumb), near in zip(hashed, candidates(picture_hashes, hashes)):
+        for (row_id, _, thumb), near in zip(hashed, candidates(picture_hashes, hashes), strict=True):
             for distance, image in near:
                 checked += 1
                 correlation = best_correlation(thumb, smalls[image])

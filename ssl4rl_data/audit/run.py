@@ -73,7 +73,7 @@ def audit_shard(task: str, parameters: dict, path: str, first_index: int) -> lis
 def audit_rows(folder: Path, task: str, parameters: dict, num_proc: int = 1) -> list[dict]:
     files = shard_files(folder)
     starts = np.cumsum([0] + [pq.ParquetFile(f).metadata.num_rows for f in files])
-    jobs = [(task, parameters, str(f), int(s)) for f, s in zip(files, starts)]
+    jobs = [(task, parameters, str(f), int(s)) for f, s in zip(files, starts[:-1], strict=True)]
     if num_proc <= 1:
         parts = [audit_shard(*job) for job in jobs]
     else:
@@ -151,7 +151,7 @@ def audit(folder: Path, against: list[str] = (), num_proc: int = 1) -> dict:
             "difficulty": r["difficulty"],
             "tier": tier,
         }
-        for r, tier in zip(rows, tiers)
+        for r, tier in zip(rows, tiers, strict=True)
     ]
     result["problems"] = problems(result)
     result["passed"] = not result["problems"]

@@ -122,7 +122,7 @@ class Jigsaw(Task):
             return 0.0
         if sorted(int(p) for p in parts) != list(range(1, len(expected) + 1)):
             return 0.0
-        return sum(int(p) == int(t) for p, t in zip(parts, expected)) / len(expected)
+        return sum(int(p) == int(t) for p, t in zip(parts, expected, strict=True)) / len(expected)
 
 
 def _has_lookalike_tiles(image: Image.Image, box: tuple[int, int, int, int], rows: int, cols: int) -> bool:
