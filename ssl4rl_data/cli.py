@@ -2,7 +2,6 @@
 
 import dataclasses
 import sys
-import typing
 from pathlib import Path
 
 import click
@@ -12,8 +11,9 @@ from click.core import ParameterSource
 from . import registry
 from .build import BuildOptions, build
 from .card import portable_command, write_card
+from .cli_audit import audit_command, calibrate_command
+from .cli_options import COMMON_OPTIONS, config_options
 from .errors import UserError
-from .files import DEFAULT_MAX_FILE_BYTES
 from .source import parse_source
 from .task import config_from_options
 from .workers import keep_freed_memory
@@ -60,79 +60,6 @@ def build_group():
 cli.add_command(build_group, name="build")
 
 
-def _config_options(config_cls) -> list[click.Option]:
-    options = []
-    hints = typing.get_type_hints(config_cls)
-    for f in dataclasses.fields(config_cls):
-        flag = "--" + f.name.replace("_", "-")
-        help_text = f.metadata.get("help", "")
-        if hints[f.name] is bool:
-            options.append(click.Option([f"{flag}/--no-{flag[2:]}", f.name], default=f.default, help=help_text))
-        else:
-            options.append(
-                click.Option([flag, f.name], type=hints[f.name], default=f.default, show_default=True, help=help_text)
-            )
-    return options
-
-
-COMMON_OPTIONS = [
-    click.Option(
-        ["--source", "sources"],
-        multiple=True,
-        default=("sample",),
-        show_default=True,
-        help="Image source, repeatable: sample, folder:PATH, or a benchmark source "
-        "(NAME:PATH?option=value). Run `ssl4rl-data sources` for the list.",
-    ),
-    click.Option(
-        ["--out"],
-        type=click.Path(path_type=Path),
-        default=None,
-        help="Output folder (Hub repo layout). Default: out/TASK.",
-    ),
-    click.Option(["--seed"], type=int, default=0, show_default=True, help="Seed of every per-sample transform."),
-    click.Option(
-        ["--limit"],
-        type=int,
-        default=None,
-        help="Use at most this many unique source images, drawn uniformly by the seed (the same for every task).",
-    ),
-    click.Option(["--num-proc"], type=int, default=1, show_default=True, help="Worker processes."),
-    click.Option(
-        ["--image-format"],
-        type=click.Choice(["jpeg", "png"]),
-        default="jpeg",
-        show_default=True,
-        help="Encoding of the output images (JPEG q95 or PNG level 1).",
-    ),
-    click.Option(
-        ["--max-side"],
-        type=int,
-        default=448,
-        show_default=True,
-        help="Downscale sources so the longer side is at most this many pixels (0: keep).",
-    ),
-    click.Option(
-        ["--max-file-bytes"],
-        type=int,
-        default=DEFAULT_MAX_FILE_BYTES,
-        show_default=True,
-        help="Skip (and count) input files and table rows larger than this: memory stays bounded.",
-    ),
-    click.Option(["--overwrite"], is_flag=True, help="Replace --out if it exists (only once the new data is whole)."),
-    click.Option(["--quiet", "-q"], is_flag=True, help="No progress bars."),
-    click.Option(
-        ["--recipe"],
-        type=click.Path(path_type=Path),
-        default=None,
-        help="A YAML recipe (recipes/data/) fixing every option; options given here override it.",
-    ),
-    click.Option(["--push-to-hub", "repo_id"], default=None, help="After building, push to this Hub dataset repo."),
-    click.Option(
-        ["--tag"], default=None, help="Tag of the pushed version (default: v + the content-derived version)."
-    ),
-    click.Option(["--private"], is_flag=True, help="Create the Hub repo private."),
-]
 NOT_IN_RECIPES = {"out", "overwrite", "quiet", "recipe", "repo_id", "tag", "private"}
 
 
@@ -191,7 +118,7 @@ def _task_command(task_cls) -> click.Command:
     return click.Command(
         name=task_cls.name,
         callback=run,
-        params=COMMON_OPTIONS + _config_options(task_cls.Config),
+        params=COMMON_OPTIONS + config_options(task_cls.Config),
         help=(sys.modules[task_cls.__module__].__doc__ or "").strip(),
     )
 
@@ -295,106 +222,8 @@ def preview(dataset, out, rows):
     click.echo(f"wrote {out}", err=True)
 
 
-@cli.command("audit")
-@click.argument("dataset", type=click.Path(path_type=Path))
-@click.option(
-    "--against",
-    multiple=True,
-    metavar="SPEC",
-    help="Search the dataset's pictures in this source (e.g. mmbench:PATH), repeatable: overlaps of a "
-    "held-out dataset are contamination; a dataset built from that benchmark is reported transductive.",
-)
-@click.option(
-    "--out",
-    "report_dir",
-    type=click.Path(path_type=Path),
-    default=None,
-    help="Folder for audit.json, audit.md and plots. Default: DATASET-audit next to DATASET.",
-)
-@click.option(
-    "--strict",
-    is_flag=True,
-    help="Exit 1 when a label fails, a blind baseline beats chance or a held-out dataset overlaps.",
-)
-@click.option("--num-proc", type=int, default=1, show_default=True, help="Worker processes.")
-def audit_command(dataset, against, report_dir, strict, num_proc):
-    """Audit a built DATASET: labels re-checked, answer balance, blind baselines, contamination; the result
-    goes into its card."""
-    from .audit import audit_and_report
-
-    result, written = audit_and_report(dataset, against, report_dir, num_proc=num_proc)
-    state = "passed" if result["passed"] else "problems found"
-    click.echo(
-        f"audit of {dataset}: {state} ({result['dataset']['rows']} rows, {result['seconds']} s); "
-        f"report in {written[1]}",
-        err=True,
-    )
-    for problem in result["problems"]:
-        click.echo(f"  {problem}", err=True)
-    if strict and not result["passed"]:
-        raise click.exceptions.Exit(1)
-
-
-@cli.command("calibrate")
-@click.argument("dataset", type=click.Path(path_type=Path))
-@click.option("--model", "model_path", required=True, help="Model folder or Hub id (Qwen2.5-VL family).")
-@click.option("--k", type=int, default=8, show_default=True, help="Answers sampled per row (temperature 1).")
-@click.option(
-    "--keep",
-    default=None,
-    metavar="MIN..MAX",
-    help="Write the rows whose pass rate lies in this band as a new dataset version (needs --out).",
-)
-@click.option("--out", type=click.Path(path_type=Path), default=None, help="Folder of the new version (--keep).")
-@click.option(
-    "--report",
-    type=click.Path(path_type=Path),
-    default=None,
-    help="Where pass rates go (calibration.parquet, calibration.json). Default: DATASET-calibration.",
-)
-@click.option("--max-new-tokens", type=int, default=512, show_default=True)
-@click.option("--max-pixels", type=int, default=None, help="Image processor pixel bound (default: the model's).")
-@click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--overwrite", is_flag=True, help="Replace --out if it exists.")
-def calibrate_command(dataset, model_path, k, keep, out, report, max_new_tokens, max_pixels, seed, overwrite):
-    """Pass rate of each row of DATASET under a model's sampled answers; --keep writes the learnable band."""
-    import json
-
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    from .audit.calibrate import keep_band, parse_band, pass_rates
-
-    band = parse_band(keep) if keep else None
-    if band and out is None:
-        raise UserError("--keep needs --out, the folder of the new dataset version")
-    rates = pass_rates(dataset, model_path, k=k, max_new_tokens=max_new_tokens, max_pixels=max_pixels, seed=seed)
-    report = report or Path(dataset).resolve().parent / f"{Path(dataset).resolve().name}-calibration"
-    report.mkdir(parents=True, exist_ok=True)
-    pq.write_table(pa.Table.from_pylist(rates), report / "calibration.parquet")
-    zero = sum(r["zero_variance"] for r in rates) / max(1, len(rates))
-    summary = {
-        "model": model_path,
-        "k": k,
-        "rows": len(rates),
-        "zero_variance": zero,
-        "mean_pass_rate": sum(r["pass_rate"] for r in rates) / max(1, len(rates)),
-    }
-    (report / "calibration.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
-    click.echo(
-        f"calibrated {len(rates)} rows: mean pass rate {summary['mean_pass_rate']:.3f}, "
-        f"zero-variance groups {zero:.1%}; pass rates in {report}",
-        err=True,
-    )
-    if band:
-        record = keep_band(dataset, out, rates, band, model_path, k, overwrite=overwrite)
-        calibration = record["calibration"]
-        click.echo(
-            f"kept {calibration['rows_kept']} of {calibration['rows_before']} rows in {out} (version "
-            f"{record['version']}); zero-variance groups {calibration['zero_variance_before']:.1%} -> "
-            f"{calibration['zero_variance_after']:.1%}",
-            err=True,
-        )
+cli.add_command(audit_command)
+cli.add_command(calibrate_command)
 
 
 def main(argv=None) -> int:
