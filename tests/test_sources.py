@@ -173,3 +173,17 @@ def test_a_tsv_cell_reads_without_a_scan_first(tmp_path):
     assert table.cell(2, "question") == "c" and table.cell(0, "image") == "AAAA"
     with pytest.raises(IndexError):
         table.cell(7, "question")
+
+
+@pytest.mark.parametrize("spec", ["hf:{root}?column=image", "hf:{root}", "imagenet:{root}"])
+def test_opening_tables_leaves_the_source_as_it_was(tmp_path, spec):
+    # No hidden order: a table source's state is its path and options; opening its tables again changes nothing.
+    from ssl4rl_data.source import parse_source
+
+    root = bf.write_imagenet_parquet(tmp_path / "any")
+    source = parse_source(spec.format(root=root))
+    before = dict(vars(source))
+    again = source.open_tables(str(root))
+    assert dict(vars(source)).keys() == before.keys()
+    assert [t.columns for t in again] == [t.columns for t in source.tables]
+    assert [source.image_column(t) for t in again] == ["image"]

@@ -6,6 +6,7 @@ cached). Only the image column is read; images an image folder references by pat
 there (regular files only, within --max-file-bytes). Ids are `hf:SPLIT:ROW`.
 """
 
+import functools
 import json
 import os
 from pathlib import Path
@@ -26,56 +27,44 @@ LAYOUTS = (
 class HfSource(TableSource):
     takes_path = False  # a repo id is not a local path
 
+    @property
+    def split(self) -> str:
+        return self.options.get("split", "train")
+
     def open_tables(self, path):
+        """The one table the dataset is, checked to hold an image column; nothing is kept on the source."""
         if not path:
             raise UserError("source hf needs a dataset: --source hf:PATH_OR_REPO_ID")
-        split = self.options.get("split", "train")
         local = Path(path)
-        if local.is_file() and local.suffix == ".parquet" and split == "train":
-            return self._parquet_file(local, path, split)
-        try:
-            dataset = _load(local, path, self.options.get("config"), split)
-        except UserError:
-            raise
-        except Exception as error:  # datasets raises many kinds; the user needs its message, on one line
-            message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-            raise UserError(
-                f"source hf: cannot load {path!r} (split {split!r}): {message} (hf: takes {LAYOUTS})"
-            ) from None
-        column = self.options.get("column") or next(
-            (name for name, feature in dataset.features.items() if type(feature).__name__ == "Image"), None
-        )
-        if column not in dataset.column_names:
-            raise UserError(
-                f"source hf: {path} has no image column {column!r}; pick one with ?column=NAME "
-                f"(columns: {', '.join(dataset.column_names)})"
-            )
-        self.column, self.split = column, split
-        return [ArrowTable(dataset, str(path), split, self.options.get("config"))]
-
-    def _parquet_file(self, local: Path, path: str, split: str) -> list[ParquetTable]:
-        """One parquet file, streamed a page at a time by our own reader, where `datasets` would first
-        convert it to an Arrow cache (whole row groups in memory: 1 GiB at 300,000 small images) and then
-        map it; the rows, columns and ids are those `load_dataset("parquet", ...)` gives."""
-        table = ParquetTable(local, split, self.options.get("config"))
-        column = self.options.get("column") or next(
-            (
-                name
-                for name, feature in _hf_features(table.file.schema_arrow).items()
-                if isinstance(feature, dict) and feature.get("_type") == "Image"
-            ),
-            None,
-        )
+        if local.is_file() and local.suffix == ".parquet" and self.split == "train":
+            # Streamed a page at a time by our own reader, where `datasets` would first convert it to an Arrow
+            # cache (whole row groups in memory: 1 GiB at 300,000 small images); the same rows, columns, ids.
+            table = ParquetTable(local, self.split, self.options.get("config"))
+        else:
+            try:
+                dataset = _load(local, path, self.options.get("config"), self.split)
+            except UserError:
+                raise
+            except Exception as error:  # datasets raises many kinds; the user needs its message, on one line
+                message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+                raise UserError(
+                    f"source hf: cannot load {path!r} (split {self.split!r}): {message} (hf: takes {LAYOUTS})"
+                ) from None
+            table = ArrowTable(dataset, str(path), self.split, self.options.get("config"))
+        column = _image_column(table, self.options)
         if column not in table.columns:
             raise UserError(
                 f"source hf: {path} has no image column {column!r}; pick one with ?column=NAME "
                 f"(columns: {', '.join(table.columns)})"
             )
-        self.column, self.split = column, split
         return [table]
 
+    @functools.cached_property
+    def column(self) -> str:
+        return _image_column(self.tables[0], self.options)
+
     def image_column(self, table):
-        return self.column
+        return _image_column(table, self.options)
 
     def option_names(self):
         return ("column", "split", "config")
@@ -107,6 +96,16 @@ class HfSource(TableSource):
         ):
             return read_file(value["path"], self.max_file_bytes)
         return image_bytes(value)
+
+
+def _image_column(table, options: dict) -> str | None:
+    """`?column=`, else the first column `datasets` types as an Image."""
+    if options.get("column"):
+        return options["column"]
+    if isinstance(table, ParquetTable):
+        features = _hf_features(table.file.schema_arrow)
+        return next((n for n, f in features.items() if isinstance(f, dict) and f.get("_type") == "Image"), None)
+    return next((n for n, f in table.dataset.features.items() if type(f).__name__ == "Image"), None)
 
 
 def _hf_features(schema) -> dict:

@@ -5,6 +5,7 @@ File paths and names carry the class (`train/n01440764/...`), so ids are content
 files (a PNG named .JPEG, CMYK JPEGs, greyscale) decode like any other image.
 """
 
+import functools
 import tarfile
 from pathlib import Path
 
@@ -24,19 +25,23 @@ class ImageNetSource(TableSource):
     split_aliases = {"validation": "val"}
     expected = "parquet files, a save_to_disk folder, an ImageFolder or flat folder of images, or .tar shards"
 
+    @functools.cached_property
+    def folder_layout(self) -> str:
+        """tables, tars or folder: what this path holds."""
+        return layout(self.path)
+
     def open_tables(self, path):
-        self.layout = layout(self.path)
-        return super().open_tables(path) if self.layout == "tables" else []
+        return super().open_tables(path) if self.folder_layout == "tables" else []
 
     def refs(self):
-        if self.layout == "tables":
+        if self.folder_layout == "tables":
             for table_index, table in self.selected_tables():
                 column = self.image_column(table)
                 for row, values in table.rows([column]):
                     ref = self.ref(None, Cell(table_index, row, column), image_bytes(values[column]))
                     if ref is not None:
                         yield ref
-        elif self.layout == "tars":
+        elif self.folder_layout == "tars":
             for shard in self._tar_files():
                 yield from self._tar_refs(shard)
         else:
@@ -84,8 +89,8 @@ class ImageNetSource(TableSource):
         return self.split_aliases.get(first, first) if first in FOLDER_SPLITS else "unknown"
 
     def describe(self):
-        description = {**super().describe(), "layout": self.layout}
-        if self.layout != "tables":
+        description = {**super().describe(), "layout": self.folder_layout}
+        if self.folder_layout != "tables":
             description["splits"] = sorted(self.splits) if self.splits else ["all"]
         return description
 
