@@ -91,14 +91,15 @@ def _image_file(image: dict):
     return io.BytesIO(image["bytes"]) if image.get("bytes") is not None else image["path"]
 
 
-def reward_functions(args: SSL4RLArguments, dataset) -> tuple[list, list[float]]:
+def reward_functions(args: SSL4RLArguments, dataset, extra: list) -> tuple[list, list[float]]:
+    """One accuracy reward per task in the data, the format reward when weighted, then the extra functions."""
     funcs = [TaskAccuracy(task) for task in sorted(set(dataset["task"]))]
     weights = [1.0] * len(funcs)
     if args.format_reward_weight:
         funcs.append(format_reward)
         weights.append(args.format_reward_weight)
-    funcs += [load_reward_function(spec) for spec in args.extra_reward_funcs]
-    weights += [1.0] * len(args.extra_reward_funcs)
+    funcs += extra
+    weights += [1.0] * len(extra)
     return funcs, weights
 
 
@@ -123,8 +124,11 @@ def load_reward_function(spec: str):
         ) from None
 
 
-def validate(script_args: SSL4RLArguments, training_args: GRPOConfig, model_args: ModelConfig) -> list[DatasetSpec]:
-    """Every user mistake found before anything heavy loads: each raises with a one-line message."""
+def validate(
+    script_args: SSL4RLArguments, training_args: GRPOConfig, model_args: ModelConfig
+) -> tuple[list[DatasetSpec], list]:
+    """Every user mistake found before anything heavy loads, each raised with a one-line message; returns the
+    dataset specs and the extra reward functions, loaded once."""
     if not script_args.dataset_name:
         raise MixtureError("give at least one --dataset_name")
     if script_args.dataset_weights is not None and len(script_args.dataset_weights) != len(script_args.dataset_name):
@@ -135,8 +139,7 @@ def validate(script_args: SSL4RLArguments, training_args: GRPOConfig, model_args
     if script_args.dataset_weights is not None and any(w <= 0 for w in script_args.dataset_weights):
         raise MixtureError("--dataset_weights must all be positive")
     specs = [DatasetSpec.parse(name) for name in script_args.dataset_name]
-    for spec in script_args.extra_reward_funcs:
-        load_reward_function(spec)
+    extra = [load_reward_function(spec) for spec in script_args.extra_reward_funcs]
     if training_args.use_vllm and importlib.util.find_spec("vllm") is None:
         raise RunConfigError(
             "--use_vllm true needs vLLM: on a GPU machine pip install -c constraints.txt -e '.[train,gpu]'; "
@@ -144,7 +147,7 @@ def validate(script_args: SSL4RLArguments, training_args: GRPOConfig, model_args
         )
     check_precision(training_args, model_args)
     check_checkpoint_alignment(training_args)
-    return specs
+    return specs, extra
 
 
 def resume_checkpoint(training_args: GRPOConfig) -> str | None:
@@ -196,13 +199,13 @@ def training_mixture(
 
 
 def main(script_args: SSL4RLArguments, training_args: GRPOConfig, model_args: ModelConfig):
-    specs = validate(script_args, training_args, model_args)
+    specs, extra_rewards = validate(script_args, training_args, model_args)
     resume = resume_checkpoint(training_args)
     commits = [None if spec.local else resolve_commit(spec) for spec in specs]  # a wrong name fails here, early
     image_kwargs = {"max_pixels": script_args.max_pixels} if script_args.max_pixels else {}
     processor = load_processor(model_args.model_name_or_path, revision=model_args.model_revision, **image_kwargs)
     dataset, provenance = training_mixture(script_args, specs, processor, training_args.seed, commits)
-    reward_funcs, weights = reward_functions(script_args, dataset)
+    reward_funcs, weights = reward_functions(script_args, dataset, extra_rewards)
     training_args.reward_weights = training_args.reward_weights or weights
     training_args.model_init_kwargs = {
         **(training_args.model_init_kwargs or {}),
