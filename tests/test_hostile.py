@@ -557,12 +557,12 @@ def test_an_invalid_repo_id_gets_one_line(run_cli, hub, built_three_shards):
 def test_a_connection_dropped_mid_upload_gets_one_line(run_cli, hub, built_three_shards, monkeypatch):
     import socket
 
-    from ssl4rl_data import hub_server
+    from ssl4rl_data import hub_handler
 
     def drop(self, oid):
         self.connection.shutdown(socket.SHUT_RDWR)
 
-    monkeypatch.setattr(hub_server.Handler, "lfs_upload", drop)
+    monkeypatch.setattr(hub_handler.Handler, "lfs_upload", drop)
     monkeypatch.setattr(time, "sleep", lambda seconds: None)  # the client's retries, without their back-off
     code, err = run_cli("push", built_three_shards, REPO)
     one_line(code, err)
@@ -572,13 +572,13 @@ def test_a_connection_dropped_mid_upload_gets_one_line(run_cli, hub, built_three
 def test_a_server_dying_mid_upload_gets_one_line(run_cli, hub, built_three_shards, monkeypatch):
     import threading
 
-    from ssl4rl_data import hub_server
+    from ssl4rl_data import hub_handler
 
     def die(self, oid):
         threading.Thread(target=hub.stop).start()
         self.connection.close()
 
-    monkeypatch.setattr(hub_server.Handler, "lfs_upload", die)
+    monkeypatch.setattr(hub_handler.Handler, "lfs_upload", die)
     monkeypatch.setattr(time, "sleep", lambda seconds: None)
     code, err = run_cli("push", built_three_shards, REPO)
     one_line(code, err)
