@@ -67,7 +67,7 @@ def audit_command(dataset, against, report_dir, strict, num_proc):
 @click.option("--max-new-tokens", type=int, default=512, show_default=True)
 @click.option("--max-pixels", type=int, default=None, help="Image processor pixel bound (default: the model's).")
 @click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--overwrite", is_flag=True, help="Replace --out if it exists.")
+@click.option("--overwrite", is_flag=True, help="Replace --out if it is an earlier dataset or empty.")
 def calibrate_command(dataset, model_path, k, keep, out, report, max_new_tokens, max_pixels, seed, overwrite):
     """Pass rate of each row of DATASET under a model's sampled answers; --keep writes the learnable band."""
     import json
@@ -75,11 +75,13 @@ def calibrate_command(dataset, model_path, k, keep, out, report, max_new_tokens,
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from .audit.calibrate import keep_band, parse_band, pass_rates
+    from .audit.calibrate import check_keep_out, keep_band, parse_band, pass_rates
 
     band = parse_band(keep) if keep else None
     if band and out is None:
         raise UserError("--keep needs --out, the folder of the new dataset version")
+    if band:
+        check_keep_out(dataset, out, overwrite)
     rates = pass_rates(dataset, model_path, k=k, max_new_tokens=max_new_tokens, max_pixels=max_pixels, seed=seed)
     report = report or Path(dataset).resolve().parent / f"{Path(dataset).resolve().name}-calibration"
     report.mkdir(parents=True, exist_ok=True)

@@ -4,6 +4,8 @@
   pid: a second build of the same `--out` is refused at once instead of interleaving with the first.
   The kernel drops the lock when the holder dies, however it dies.
 - `--out` may not be, contain, or lie inside a source path (`--overwrite` would delete the source).
+- `--overwrite` replaces only an empty folder or a dataset folder this tool wrote (its card's front
+  matter has an `ssl4rl:` block): a mistyped `--out` never deletes someone's files.
 - The finished folder is renamed into place with RENAME_NOREPLACE where the kernel has it, so an
   `--out` that appeared during the build is never replaced without `--overwrite`: the staged data is
   kept and the error says where.
@@ -49,12 +51,43 @@ def check_out(out: Path, source_paths: list[Path], overwrite: bool) -> None:
             raise UserError(f"--out {out} exists and is not a folder; choose another --out")
         if not overwrite:
             raise UserError(f"{out} already exists; pass --overwrite to replace it")
+        check_replaceable(out)
     target = Path(os.path.realpath(out))
     for path in source_paths:
         source = Path(os.path.realpath(path))
         if target == source or source in target.parents or target in source.parents:
             relation = "is" if target == source else "lies inside" if source in target.parents else "contains"
             raise UserError(f"--out {out} {relation} the source path {path}; choose an --out outside every source")
+
+
+CARD_BYTES = 2**20  # the provenance block sits in the card's front matter, well within its first MiB
+
+
+def is_dataset_folder(folder: Path) -> bool:
+    """Whether `folder` holds a dataset written by this tool: a README.md whose YAML front matter has a
+    top-level `ssl4rl:` block (read as text: deciding what may be deleted must not need the Hub client)."""
+    try:
+        with open(Path(folder) / "README.md", encoding="utf-8", errors="replace") as handle:
+            lines = handle.read(CARD_BYTES).splitlines()
+    except OSError:
+        return False
+    if not lines or lines[0].strip() != "---":
+        return False
+    for line in lines[1:]:
+        if line.strip() == "---":
+            return False
+        if line.rstrip() == "ssl4rl:":
+            return True
+    return False
+
+
+def check_replaceable(out: Path) -> None:
+    """Refuse to replace a folder that is neither empty nor a dataset folder this tool wrote."""
+    if any(out.iterdir()) and not is_dataset_folder(out):
+        raise UserError(
+            f"--out {out} holds files that are not a dataset written by ssl4rl-data, and --overwrite only replaces "
+            "such a dataset (or an empty folder); remove it yourself or choose another --out"
+        )
 
 
 @contextlib.contextmanager
@@ -144,6 +177,10 @@ def move_into_place(staging: Path, out: Path, overwrite: bool) -> None:
             ) from None
     if not out.is_dir() or out.is_symlink():
         raise UserError(f"--out {out} is no longer a folder; the finished data is kept in {staging}")
+    try:
+        check_replaceable(out)
+    except UserError as refused:
+        raise UserError(f"{refused}; the finished data is kept in {staging}") from None
     trash = out.parent / f".{out.name}.replaced-{os.getpid()}"
     os.replace(out, trash)
     os.replace(staging, out)

@@ -252,3 +252,10 @@ def test_calibrate_keeps_the_rows_in_the_band_as_a_new_version(tiny_model, datas
     )
     assert code == 1 and "no row has a pass rate" in err and not (tmp_path / "none").exists()
     assert run_cli("calibrate", rotation, *common, "--keep", "0.9..0.1", "--out", tmp_path / "x")[0] == 1
+    (tmp_path / "notes").mkdir()
+    (tmp_path / "notes" / "mine.txt").write_text("precious")
+    code, err = run_cli("calibrate", rotation, *common, "--keep", "0..1", "--out", tmp_path / "notes", "--overwrite")
+    assert code == 1 and "not a dataset written by ssl4rl-data" in err and err.count("\n") == 1
+    assert (tmp_path / "notes" / "mine.txt").read_text() == "precious"  # refused before sampling, nothing deleted
+    code, err = run_cli("calibrate", rotation, *common, "--keep", "0..1", "--out", tmp_path / "kept", "--overwrite")
+    assert code == 0, err  # an earlier version of the kept rows is a dataset: --overwrite replaces it

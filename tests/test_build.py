@@ -229,8 +229,14 @@ def test_existing_output_is_kept_without_overwrite(tmp_path, run_cli):
     code, err = run_cli("build", "rotation", "--out", tmp_path / "d", "-q")
     assert code != 0 and "already exists" in err
     assert (tmp_path / "d" / "keep.txt").read_text() == "mine"
-    code, _ = run_cli("build", "rotation", "--out", tmp_path / "d", "--overwrite", "-q")
-    assert code == 0 and not (tmp_path / "d" / "keep.txt").exists() and read_rows(tmp_path / "d")
+    code, err = run_cli("build", "rotation", "--out", tmp_path / "d", "--overwrite", "-q")
+    assert code != 0 and "not a dataset written by ssl4rl-data" in err and len(err.strip().splitlines()) == 1
+    assert (tmp_path / "d" / "keep.txt").read_text() == "mine"  # --overwrite never deletes someone's files
+    (tmp_path / "d" / "keep.txt").unlink()  # an empty folder may be replaced, and then the dataset built there
+    assert run_cli("build", "rotation", "--limit", "2", "--out", tmp_path / "d", "--overwrite", "-q")[0] == 0
+    first = read_rows(tmp_path / "d")
+    code, _ = run_cli("build", "rotation", "--limit", "3", "--out", tmp_path / "d", "--overwrite", "-q")
+    assert code == 0 and len(read_rows(tmp_path / "d")) == 3 != len(first)
 
 
 @pytest.mark.parametrize(

@@ -252,6 +252,7 @@ def test_second_build_to_the_same_out_is_refused_at_the_rename(tmp_path, two_pho
 
     def another_build_finishes_first(folder, result):
         out.mkdir()
+        (out / "README.md").write_text("---\nssl4rl:\n  version: theirs\n---\n")  # a dataset card's front matter
         (out / "theirs.txt").write_text("first build")
 
     with pytest.raises(UserError, match="kept in"):

@@ -24,6 +24,7 @@ from PIL import Image
 
 from ..card import read_provenance, render_card
 from ..errors import UserError
+from ..output import check_out, move_into_place
 from ..records import file_record
 from ..rewards import score
 from ..schema import PARQUET_WRITER_OPTIONS
@@ -107,6 +108,14 @@ def pass_rates(
     return results
 
 
+def check_keep_out(folder: Path, out: Path, overwrite: bool) -> None:
+    """Refuse an `--out` for the kept rows that is the dataset itself, overlaps it, or may not be replaced
+    (checked before sampling too, so hours of sampling never end in this error)."""
+    if Path(out).resolve() == Path(folder).resolve():
+        raise UserError("--out must differ from the dataset folder")
+    check_out(Path(out), [Path(folder)], overwrite)
+
+
 def keep_band(
     folder: Path,
     out: Path,
@@ -118,10 +127,7 @@ def keep_band(
 ) -> dict:
     """Write the rows whose pass rate lies in `band` as a new dataset version in `out`; returns its record."""
     folder, out = Path(folder), Path(out)
-    if out.exists() and not overwrite:
-        raise UserError(f"--out {out} exists; pass --overwrite to replace it")
-    if out.resolve() == folder.resolve():
-        raise UserError("--out must differ from the dataset folder")
+    check_keep_out(folder, out, overwrite)
     keep = np.array([band[0] <= r["pass_rate"] <= band[1] for r in rates])
     if not keep.any():
         raise UserError(f"no row has a pass rate in {band[0]}..{band[1]}")
@@ -161,7 +167,5 @@ def keep_band(
     )
     record.pop("audit", None)  # the audit was of the parent's rows
     (staging / "README.md").write_text(render_card(record), encoding="utf-8")
-    if out.exists():
-        shutil.rmtree(out)
-    os.replace(staging, out)
+    move_into_place(staging, out, overwrite)
     return record
