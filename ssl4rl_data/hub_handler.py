@@ -193,7 +193,7 @@ class Handler(BaseHTTPRequestHandler):
                             "uploadMode": "lfs"
                             if f["path"].endswith(".parquet") or f["size"] >= LFS_MIN_SIZE
                             else "regular",
-                            "oid": git_blob_id(files[f["path"]]) if f["path"] in files else None,
+                            "oid": r.oid(f["path"], files[f["path"]]) if f["path"] in files else None,
                         }
                         for f in request["files"]
                     ]
@@ -221,6 +221,8 @@ class Handler(BaseHTTPRequestHandler):
         lines = [json.loads(line) for line in self.body().splitlines() if line.strip()]
         if not ((r := self.repo(repo)) and (parent := self.commit_of(r, rev))):
             return
+        if not self.state.accepts_ref_update():
+            return self.error(503, "ServiceUnavailable", "commit refused: the server's --fail-after count is spent")
         files = dict(r.commits[parent])
         for line in lines:
             value = line["value"]
@@ -253,6 +255,8 @@ class Handler(BaseHTTPRequestHandler):
         if (r := self.repo(repo)) and (oid := self.commit_of(r, rev)):
             if request["tag"] in r.tags:
                 return self.error(409, "Conflict", f"Tag {request['tag']} already exists")
+            if not self.state.accepts_ref_update():
+                return self.error(503, "ServiceUnavailable", "tag refused: the server's --fail-after count is spent")
             r.tags[request["tag"]] = oid
             self.reply(200, {})
 

@@ -41,6 +41,11 @@ class Repo:
                 return self.tags[name]
         return revision if revision in self.commits else None
 
+    def oid(self, path: str, data: bytes) -> str:
+        """What preupload reports for a file already there: an LFS file's SHA-256, else its git blob id, as the
+        Hub does (the client then leaves an unchanged file out of the commit)."""
+        return hashlib.sha256(data).hexdigest() if path in self.lfs_paths else git_blob_id(data)
+
     def entry(self, path: str, data: bytes) -> dict:
         entry = {"type": "file", "path": path, "size": len(data), "oid": git_blob_id(data)}
         if path in self.lfs_paths:
@@ -55,4 +60,16 @@ class HubState:
         self.repos: dict[str, Repo] = {}
         self.lfs: dict[str, bytes] = {}
         self.refuse_writes = False
+        # Fault injection: how many more commits and tags the server accepts before it answers each
+        # with HTTP 503, as a Hub failing mid-push (None: no limit). See hub_server.py.
+        self.fail_after: int | None = None
         self.lock = threading.Lock()
+
+    def accepts_ref_update(self) -> bool:
+        """Counts a commit or tag against `fail_after`; False when it must be refused."""
+        if self.fail_after is None:
+            return True
+        if self.fail_after <= 0:
+            return False
+        self.fail_after -= 1
+        return True

@@ -1,8 +1,13 @@
 """Publish a built dataset folder to the Hub as an immutable, tagged version.
 
-The folder's files are committed as they are (its parquet bytes; its card rendered again with the
-repo id and tag), then the commit is tagged. A tag is never moved: pushing the same version again
-is a no-op, and a tag that already names other content is an error. The local folder is only read.
+The folder's files are committed to `main` as they are (its parquet bytes; its card rendered again
+with the repo id and tag), then the commit is tagged. A push that changes at most 100 files (data
+files, deletions of the previous version's and the card) is one commit; a larger one goes up in
+commits of 100 files with the card last (publish_commits.py), and the tag is set only once the tree
+of the last commit matches the manifest. An interrupted push resumes when run again: the files the
+Hub already holds are not sent again. A tag is never moved: pushing the same version again is a
+no-op, and a tag that already names other content is an error. The local folder is only read: the
+resume state is what the Hub holds, none is kept beside the data.
 
 Before anything is sent, the folder is checked against the manifest its build wrote into the card
 (every data file's name, size and SHA-256): a missing, changed or unknown file, or a symbolic link
@@ -14,11 +19,12 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from huggingface_hub import CommitOperationAdd, CommitOperationDelete, HfApi, get_token, hf_hub_download
+from huggingface_hub import HfApi, get_token, hf_hub_download
 from huggingface_hub.errors import HfHubHTTPError
 
 from .card import read_provenance, render_card
 from .errors import UserError
+from .publish_commits import check_landed, commit_in_parts, plan, remote_files
 from .records import file_record
 
 
@@ -148,29 +154,23 @@ def _push(api: HfApi, folder: Path, record: dict, repo_id: str, tag: str, privat
             f"tag {tag} on {repo_id} already holds version {published.get('version')}; "
             "a published tag is never moved: choose another --tag"
         )
-    ours = {name for name, _, _ in shards}
-    stale = [
-        path
-        for path in api.list_repo_files(repo_id, repo_type="dataset")
-        if path.startswith("data/") and path not in ours
-    ]
-    operations = [
-        CommitOperationAdd("README.md", render_card(record, repo_id=repo_id, tag=tag).encode()),
-        *(CommitOperationAdd(name, path) for name, path, _ in shards),
-        *(CommitOperationDelete(path) for path in stale),  # main holds one version; tags keep the others
-    ]
-    commit = api.create_commit(
-        repo_id, operations, repo_type="dataset", commit_message=f"ssl4rl {record['task']} version {record['version']}"
-    )
+    card = render_card(record, repo_id=repo_id, tag=tag).encode()
+    head = api.dataset_info(repo_id, revision="main").sha
+    operations = plan(remote_files(api, repo_id, head), shards, card)
+    message = f"ssl4rl {record['task']} version {record['version']}"
+    commit = commit_in_parts(api, repo_id, operations, message) or head  # head: an earlier run sent it all
+    check_landed(api, repo_id, commit, shards, card)
     api.create_tag(
         repo_id,
         tag=tag,
-        revision=commit.oid,
+        revision=commit,
         repo_type="dataset",
         tag_message=f"ssl4rl-data version {record['version']}",
     )
-    return Published(repo_id, tag, commit.oid, created=True)
+    return Published(repo_id, tag, commit, created=True)
 
+
+RESUME = "; run the same command again to resume"
 
 # httpx's and requests' base classes of a connection that failed, dropped or timed out
 TRANSPORT_ERRORS = {"TransportError", "NetworkError", "ProtocolError", "TimeoutException", "ConnectionError"}
@@ -181,8 +181,11 @@ def _explain(error: Exception, endpoint: str, repo_id: str) -> Exception:
     cause = error
     while cause is not None:
         if isinstance(cause, HfHubHTTPError):
-            status = cause.response.status_code if cause.response is not None else "?"
-            return UserError(f"the Hub refused the push to {repo_id} (HTTP {status}): {_first_line(cause)}")
+            status = cause.response.status_code if cause.response is not None else 0
+            again = RESUME if status == 429 or status >= 500 else ""  # the Hub's trouble, not the request's
+            return UserError(
+                f"the Hub refused the push to {repo_id} (HTTP {status or '?'}): {_first_line(cause)}{again}"
+            )
         # Connection errors come from huggingface_hub's HTTP library; recognise them by kind, not by import.
         kinds = {kind.__name__ for kind in type(cause).__mro__}
         if (
@@ -190,7 +193,7 @@ def _explain(error: Exception, endpoint: str, repo_id: str) -> Exception:
             or kinds & TRANSPORT_ERRORS
             or any(w in type(cause).__name__ for w in ("Connect", "Timeout", "Network"))
         ):
-            return UserError(f"cannot reach the Hub at {endpoint}: {_first_line(cause)}")
+            return UserError(f"cannot reach the Hub at {endpoint}: {_first_line(cause)}{RESUME}")
         cause = cause.__cause__ or cause.__context__
     return UserError(f"the push to {repo_id} failed: {type(error).__name__}: {_first_line(error)}")
 
