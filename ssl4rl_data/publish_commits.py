@@ -47,11 +47,8 @@ def plan(remote: dict[str, RepoFile], shards, card: bytes) -> list:
     ]
     for name, path, entry in shards:
         if not holds(remote.get(name), entry, path.read_bytes):
-            operation = CommitOperationAdd(name, path)
-            # The file was just hashed against the manifest: the client need not read it a second time.
-            # The Hub checks every upload against this SHA-256, so a file changed since is refused.
-            operation.upload_info.sha256 = bytes.fromhex(entry["sha256"])
-            operations.append(operation)
+            # The client hashes what it sends (again: a file changed since the check is then not tagged).
+            operations.append(CommitOperationAdd(name, path))
     if operations or not holds_card(remote.get("README.md"), card):
         operations.append(CommitOperationAdd("README.md", card))
     return operations

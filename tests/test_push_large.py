@@ -139,6 +139,28 @@ def test_a_commit_missing_a_file_is_not_tagged(many_shards, hub, run_cli, monkey
     assert_tag_holds_the_folder(hub, many_shards, f"v{read_provenance(many_shards)['version']}")
 
 
+def test_a_file_changed_during_the_push_is_not_tagged(many_shards, tmp_path, hub, run_cli, monkeypatch):
+    """The folder passes its check, then a shard changes before it is sent: what landed is not tagged."""
+    import shutil
+
+    folder, preupload = tmp_path / "d", Handler.preupload
+    shutil.copytree(many_shards, folder)
+    changed, written = folder / "data/train-00150-of-00250.parquet", []
+
+    def while_a_writer_changes_a_shard(self, repo, rev):
+        if not written:  # once, while part 1 of 3 goes up; the shard is in part 2
+            data = bytearray(changed.read_bytes())
+            data[-10] ^= 1  # the same size, other bytes
+            changed.write_bytes(data)
+            written.append(changed)
+        return preupload(self, repo, rev)
+
+    monkeypatch.setattr(Handler, "preupload", while_a_writer_changes_a_shard)
+    code, err = run_cli("push", folder, REPO)
+    one_line(code, err)
+    assert f"lacks data/{changed.name}" in err and not hub.state.repos[REPO].tags
+
+
 def test_a_push_of_at_most_100_files_is_one_commit(tmp_path, hub, run_cli):
     assert run_cli("build", "rotation", "--limit", "6", "--max-side", "64", "--out", tmp_path / "d", "-q")[0] == 0
     assert run_cli("push", tmp_path / "d", REPO)[0] == 0
