@@ -222,7 +222,7 @@ class Handler(BaseHTTPRequestHandler):
         if not ((r := self.repo(repo)) and (parent := self.commit_of(r, rev))):
             return
         if not self.state.accepts_ref_update():
-            return self.error(503, "ServiceUnavailable", "commit refused: the server's --fail-after count is spent")
+            return self.error(503, "ServiceUnavailable", "commit refused once: the server's --fail-after switch")
         files = dict(r.commits[parent])
         for line in lines:
             value = line["value"]
@@ -256,7 +256,7 @@ class Handler(BaseHTTPRequestHandler):
             if request["tag"] in r.tags:
                 return self.error(409, "Conflict", f"Tag {request['tag']} already exists")
             if not self.state.accepts_ref_update():
-                return self.error(503, "ServiceUnavailable", "tag refused: the server's --fail-after count is spent")
+                return self.error(503, "ServiceUnavailable", "tag refused once: the server's --fail-after switch")
             r.tags[request["tag"]] = oid
             self.reply(200, {})
 

@@ -7,8 +7,8 @@ run end to end with no network. Commits are snapshots; refs are branches and tag
     python -m ssl4rl_data.hub_server [--port N] [--fail-after N]   # serves until Ctrl-C; prints the client settings
 
 `--fail-after N` (or `state.fail_after = N` in a test) is fault injection: the server accepts N more
-commits and tags, then answers each with HTTP 503, as a Hub failing in the middle of a push; set it
-back to None to heal it. With it, an interrupted push and its resumption can be rehearsed.
+commits and tags, refuses the next one with HTTP 503, as a Hub failing in the middle of a push, then
+works again. With it, an interrupted push and its resumption can be rehearsed (README, Publishing).
 
 Clients need `HF_ENDPOINT` set to its URL before huggingface_hub or datasets is imported, any
 `HF_TOKEN`, and `HF_HUB_DISABLE_XET=1`: the server has no Xet storage, and without that setting the
@@ -56,7 +56,9 @@ def main(argv: list[str] | None = None) -> None:
 
     parser = argparse.ArgumentParser(description="A local Hub-protocol server (in memory, 127.0.0.1).")
     parser.add_argument("--port", type=int, default=0, help="Port (default: a free one).")
-    parser.add_argument("--fail-after", type=int, default=None, help="Refuse commits and tags after N (HTTP 503).")
+    parser.add_argument(
+        "--fail-after", type=int, default=None, help="Refuse the commit or tag after N, once (HTTP 503)."
+    )
     args = parser.parse_args(argv)
     server = HubServer(args.port).start()
     server.state.fail_after = args.fail_after

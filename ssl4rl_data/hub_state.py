@@ -60,16 +60,17 @@ class HubState:
         self.repos: dict[str, Repo] = {}
         self.lfs: dict[str, bytes] = {}
         self.refuse_writes = False
-        # Fault injection: how many more commits and tags the server accepts before it answers each
-        # with HTTP 503, as a Hub failing mid-push (None: no limit). See hub_server.py.
+        # Fault injection: how many more commits and tags the server accepts before it refuses the next
+        # one (HTTP 503), once, as a Hub failing mid-push; None when off. See hub_server.py.
         self.fail_after: int | None = None
         self.lock = threading.Lock()
 
     def accepts_ref_update(self) -> bool:
-        """Counts a commit or tag against `fail_after`; False when it must be refused."""
+        """Counts a commit or tag against `fail_after`; False for the one to refuse (the switch then turns off)."""
         if self.fail_after is None:
             return True
-        if self.fail_after <= 0:
-            return False
         self.fail_after -= 1
+        if self.fail_after < 0:
+            self.fail_after = None
+            return False
         return True
