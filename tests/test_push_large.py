@@ -102,6 +102,39 @@ def test_an_interrupted_large_push_resumes_and_is_tagged_once_whole(many_shards,
     assert len(repo.commits) == 4 and list(repo.tags) == [tag] and len(shards & set(uploads)) == 50
 
 
+def test_a_push_killed_mid_commit_resumes(many_shards, hub, run_cli, monkeypatch):
+    """SIGKILL while part 2's commit is on the wire: the process leaves nothing behind but what the Hub holds."""
+    import signal
+    import threading
+
+    arrived, killed, commit = threading.Event(), threading.Event(), Handler.commit
+
+    def held_at_part_2(self, repo, rev):
+        files = self.state.repos[repo].commits[self.state.repos[repo].branches["main"]]
+        if sum(path.startswith("data/") for path in files) < 100:
+            return commit(self, repo, rev)
+        arrived.set()
+        killed.wait(60)  # the client is gone: the request is dropped unanswered
+
+    monkeypatch.setattr(Handler, "commit", held_at_part_2)
+    command = [str(Path(sys.executable).parent / "ssl4rl-data"), "push", str(many_shards), REPO]
+    process = subprocess.Popen(command, stderr=subprocess.DEVNULL)
+    try:
+        assert arrived.wait(60)
+        process.send_signal(signal.SIGKILL)
+        assert process.wait(10) == -signal.SIGKILL
+    finally:
+        process.kill()
+        killed.set()
+    monkeypatch.setattr(Handler, "commit", commit)
+    repo, tag = hub.state.repos[REPO], f"v{read_provenance(many_shards)['version']}"
+    assert len(repo.commits) == 2 and not repo.tags
+    code, err = run_cli("push", many_shards, REPO)
+    assert code == 0, err
+    assert len(repo.commits) == 4 and repo.tags[tag] == repo.branches["main"]
+    assert_tag_holds_the_folder(hub, many_shards, tag)
+
+
 def test_a_push_cut_before_its_tag_tags_without_a_commit_when_run_again(many_shards, failing_hub, run_cli):
     hub, tag = failing_hub, f"v{read_provenance(many_shards)['version']}"
     hub.state.fail_after = 3  # all three commits land, the tag is refused
