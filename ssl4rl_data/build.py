@@ -12,6 +12,7 @@ import functools
 import hashlib
 import json
 import os
+import secrets
 import shutil
 import time
 from dataclasses import dataclass, field
@@ -32,7 +33,7 @@ from .scan import SCAN_BATCH, SourceScan, scan  # noqa: F401 (SCAN_BATCH: tests 
 from .schema import ARROW_SCHEMA, PARQUET_WRITER_OPTIONS, RowBatch
 from .source import Source
 from .task import Task
-from .workers import run_shards
+from .workers import LocalEngine, run_shards
 
 SHARD_TARGET_COUNT = 64  # small shards on small builds: every core busy to the end
 SHARD_MIN_ROWS, SHARD_MAX_ROWS = 32, 1000
@@ -63,6 +64,7 @@ class BuildResult:
     seconds: float
     files: dict = field(default_factory=dict)  # data/NAME -> {bytes, sha256}: the card's manifest
     removed: list = field(default_factory=list)  # stale staging folders of `out` this build removed
+    engine: dict = field(default_factory=dict)  # what ran the shards (the card's record; not in the version)
 
 
 def shard_bounds(count: int) -> list[tuple[int, int]]:
@@ -103,7 +105,9 @@ class ShardBuilder:
     def build_shard(self, index: int) -> ShardStats:
         start, stop = self.shards[index]
         stats, rows = ShardStats(), RowBatch()
-        temporary = self.shard_path(index).with_suffix(".tmp")
+        # A name of its own: a retried shard (a Ray worker lost, a partitioned node still writing) never shares
+        # a temporary file with another attempt. Leftovers sit in .shards/, which never reaches --out.
+        temporary = self.stats_path(index).with_name(f"{index:05d}.parquet.tmp-{secrets.token_hex(8)}")
         with pq.ParquetWriter(temporary, ARROW_SCHEMA, **PARQUET_WRITER_OPTIONS) as writer:
             for position in range(start, stop):
                 self._add_row(position, stats, rows)
@@ -182,9 +186,11 @@ def build(
     progress: bool = True,
     write_card=None,
     max_file_bytes: int = DEFAULT_MAX_FILE_BYTES,
+    engine=None,
 ) -> BuildResult:
     """Build a dataset folder at `out`. `write_card(folder, result)` renders its README before publishing.
-    Input files and records over `max_file_bytes` are skipped and counted."""
+    Input files and records over `max_file_bytes` are skipped and counted. `engine` runs the shards
+    (workers.LocalEngine(num_proc) by default; ray_engine.RayEngine on a cluster)."""
     started = time.perf_counter()
     out = Path(out)
     if max_file_bytes < 1:
@@ -194,9 +200,10 @@ def build(
     check_out(out, [s.path for s in sources if s.path is not None and s.path.exists()], overwrite)
     for source in sources:
         source.max_file_bytes = max_file_bytes
-    with out_lock(out):
+    engine = LocalEngine(num_proc) if engine is None else engine
+    with out_lock(out), engine:
         check_out(out, [], overwrite)  # again, now that no other build of `out` can run
-        items, scans = scan(sources, progress)
+        items, scans = scan(sources, progress, engine.hasher)
         if options.limit is not None and len(items) > options.limit:
             items = _subset(items, options.limit, options.seed)
         if not items:
@@ -213,12 +220,12 @@ def build(
                 summary.near_duplicates = int(later[items.source_index == index].sum())
         builder = ShardBuilder(task, sources, items, options, staging, partners)
         try:
-            stats, files = _run_shards(builder, num_proc, progress)
+            stats, files = _run_shards(builder, engine, progress)
         finally:
             items.close()
         for summary in scans:
             stats.skipped.update(summary.skipped)
-        records = {path.name: path.read_bytes() for path in (staging / ".shards").iterdir()}
+        records = {path.name: path.read_bytes() for path in (staging / ".shards").glob("*.json")}
         shutil.rmtree(staging / ".shards")
         if stats.rows == 0:
             shutil.rmtree(staging)
@@ -231,6 +238,7 @@ def build(
             scans=scans,
             files=files,
             removed=removed,
+            engine=engine.describe(),
             seconds=time.perf_counter() - started,
         )
         if write_card is not None:
@@ -246,8 +254,8 @@ def build(
     return result
 
 
-def _run_shards(builder: ShardBuilder, num_proc: int, progress: bool) -> tuple[ShardStats, dict]:
-    run_shards(builder, num_proc, progress)
+def _run_shards(builder: ShardBuilder, engine, progress: bool) -> tuple[ShardStats, dict]:
+    run_shards(builder, engine, progress)
     stats, files = ShardStats(), {}
     for index in range(len(builder.shards)):
         record = builder.record(index)

@@ -61,6 +61,9 @@ def provenance(task: Task, options: BuildOptions, result: BuildResult, command: 
         "partners_refused": dict(sorted(stats.refused.items())),
         # The manifest `push` checks the folder against: every data file's size and SHA-256.
         "files": {name: dict(entry) for name, entry in sorted(result.files.items())},
+        # What ran the last shards (local processes or a Ray cluster, its nodes): not part of the version,
+        # since the bytes are the same whatever ran them.
+        "engine": dict(result.engine),
     }
 
 

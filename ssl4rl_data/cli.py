@@ -133,6 +133,7 @@ def _run_build(
     image_format,
     max_side,
     max_file_bytes,
+    ray,
     overwrite,
     quiet,
     repo_id,
@@ -141,6 +142,11 @@ def _run_build(
     overrides,
 ):
     options = BuildOptions(seed=seed, limit=limit, image_format=image_format, max_side=max_side)
+    engine = None
+    if ray is not None:  # ray is imported only here: every other command starts without it
+        from .ray_engine import RayEngine, absolute_source
+
+        engine, sources = RayEngine(ray), [absolute_source(spec) for spec in sources]
     parsed = [parse_source(spec) for spec in sources]
     out = out or Path("out") / task.name
     command = portable_command(click.get_current_context().find_root().obj["command"])
@@ -154,6 +160,7 @@ def _run_build(
         overwrite=overwrite,
         progress=not quiet,
         max_file_bytes=max_file_bytes,
+        engine=engine,
         write_card=lambda folder, res: write_card(
             folder, res, task=task, options=options, command=command, overrides=overrides
         ),

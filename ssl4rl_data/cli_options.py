@@ -48,6 +48,15 @@ COMMON_OPTIONS = [
     ),
     click.Option(["--num-proc"], type=int, default=1, show_default=True, help="Worker processes."),
     click.Option(
+        ["--ray"],
+        is_flag=False,
+        flag_value="auto",
+        default=None,
+        metavar="[ADDRESS]",
+        help="Build the shards as tasks on a Ray cluster: HOST:PORT of its head, or no value (auto) for the "
+        "cluster `ray start` made here, else a new local one. Sources and --out on storage every node sees.",
+    ),
+    click.Option(
         ["--image-format"],
         type=click.Choice(["jpeg", "png"]),
         default="jpeg",

@@ -4,15 +4,19 @@ Python objects per image cost about 450 bytes (measured), about 580 MB for Image
 again in every forked worker, whose reference counting writes to the pages it shares. Here each
 image is one pickled record in an anonymous spool file plus 52 bytes in flat arrays (record span,
 source number, id hash, content digest): about 67 MB, shared by workers without copying.
-Deduplication is a sort over those arrays.
+Deduplication is a sort over those arrays. To reach workers on other machines a list is saved into
+a folder they all see (`save`) and then pickles as that folder's path: no worker receives, and no
+driver serializes, a copy of the list.
 """
 
 import hashlib
 import os
 import pickle
+import shutil
 import tempfile
 from array import array
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -46,6 +50,7 @@ class ItemList:
         self._spool = spool
         self.starts, self.stops = starts, stops
         self.source_index, self.id_hashes, self.digests = source_index, id_hashes, digests
+        self.folder = None  # where `save` put it: set only on a saved list, which pickles as this path
 
     def __len__(self) -> int:
         return len(self.starts)
@@ -68,6 +73,33 @@ class ItemList:
 
     def close(self):
         self._spool.close()
+
+    ARRAYS = ("starts", "stops", "source_index", "id_hashes", "digests")
+
+    def save(self, folder: Path) -> "ItemList":
+        """This list, written into `folder` (streamed: the spool is copied, not read into memory), as a
+        list that can be pickled: it pickles as the folder's absolute path and opens memory-mapped."""
+        folder = Path(folder).absolute()
+        folder.mkdir(parents=True, exist_ok=True)
+        with open(folder / "spool", "wb") as copy:
+            self._spool.seek(0)
+            shutil.copyfileobj(self._spool, copy, 1 << 20)
+        for name in self.ARRAYS:
+            np.save(folder / f"{name}.npy", getattr(self, name))
+        return ItemList.open(folder)
+
+    @classmethod
+    def open(cls, folder: Path) -> "ItemList":
+        """A list saved by `save`; its arrays are memory-mapped, so a worker reads only the pages it uses."""
+        arrays = {name: np.load(Path(folder) / f"{name}.npy", mmap_mode="r") for name in cls.ARRAYS}
+        items = cls(open(Path(folder) / "spool", "rb"), **arrays)
+        items.folder = Path(folder)
+        return items
+
+    def __reduce__(self):
+        if self.folder is None:  # the spool is an anonymous file: only a saved list can travel
+            raise TypeError("an ItemList pickles only once saved (ItemList.save) into a folder its reader sees")
+        return ItemList.open, (str(self.folder),)
 
 
 class ItemWriter:

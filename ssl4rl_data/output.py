@@ -18,6 +18,7 @@ import ctypes
 import errno
 import fcntl
 import os
+import secrets
 import shutil
 import signal
 from pathlib import Path
@@ -138,7 +139,7 @@ def remove_stale_partials(out: Path, keep: Path) -> list[Path]:
 
 def write_atomic(path: Path, text: str) -> None:
     """Write `path` whole or not at all: a temporary file renamed over it (never an empty record)."""
-    temporary = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    temporary = path.with_name(f".{path.name}.tmp-{os.getpid()}-{secrets.token_hex(4)}")  # pids repeat across machines
     with open(temporary, "w", encoding="utf-8") as handle:
         handle.write(text)
         handle.flush()

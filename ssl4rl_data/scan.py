@@ -4,7 +4,7 @@ Repeated ids within a source and repeated content across all sources are dropped
 that cannot be read are counted by reason. Nothing here holds pixels.
 """
 
-import functools
+import collections
 import hashlib
 import itertools
 import os
@@ -34,23 +34,24 @@ class SourceScan:
     near_duplicates: int | None = None  # pictures with a near-duplicate listed before them (partners.py)
 
 
-def scan(sources: list[Source], progress: bool) -> tuple[ItemList, list[SourceScan]]:
+def scan(sources: list[Source], progress: bool, hasher=None) -> tuple[ItemList, list[SourceScan]]:
     """List every image once: drop repeated ids within a source and repeated content across all sources.
 
     Files the source does not hash itself (a `folder:` source; one whose ids are content hashes, such
     as `imagenet:`, hashes them in `refs()`) are read and hashed on a thread per core: both release the
-    GIL, and for an ImageNet-size folder that is 140 GB, minutes on one core.
+    GIL, and for an ImageNet-size folder that is 140 GB, minutes on one core. A `hasher` (a Ray
+    build's: ray_engine.RayHasher) hashes them elsewhere instead: `submit(source, refs)` returns a
+    future of `_digests(source, refs)`, `part_size` refs at a time, `window` parts ahead.
     """
     writer, scans = ItemWriter(), []
     bar = tqdm(desc="scanning", unit="img", disable=not progress, mininterval=0.5)
     try:
         with ThreadPoolExecutor(os.cpu_count() or 1) as pool:
+            hasher = hasher or _ThreadHasher(pool)
             for index, source in enumerate(sources):
                 summary = SourceScan(description={})
-                for batch in _batches(source.refs(), SCAN_BATCH):
-                    parts = [batch[start : start + SCAN_PART] for start in range(0, len(batch), SCAN_PART)]
-                    digests = itertools.chain.from_iterable(pool.map(functools.partial(_digests, source), parts))
-                    for ref, digest in zip(batch, digests, strict=True):
+                for refs, digests in _hashed(hasher, source):
+                    for ref, digest in zip(refs, digests, strict=True):
                         bar.update()
                         summary.images += 1
                         if isinstance(digest, SkipImage):
@@ -66,6 +67,31 @@ def scan(sources: list[Source], progress: bool) -> tuple[ItemList, list[SourceSc
     items = writer.finish()
     del writer  # its buffers (52 bytes an image) are copied into `items`: not held through the deduplication
     return _deduplicate(items, scans), scans
+
+
+class _ThreadHasher:
+    """This machine's threads, SCAN_PART refs a task, up to SCAN_BATCH refs ahead."""
+
+    part_size, window = SCAN_PART, SCAN_BATCH // SCAN_PART
+
+    def __init__(self, pool: ThreadPoolExecutor):
+        self.pool = pool
+
+    def submit(self, source: Source, refs: list):
+        return self.pool.submit(_digests, source, refs)
+
+
+def _hashed(hasher, source: Source):
+    """(refs, digests) of each part of the source's refs, in order, with up to `hasher.window` parts in hand."""
+    ahead = collections.deque()
+    for refs in _batches(source.refs(), hasher.part_size):
+        ahead.append((refs, hasher.submit(source, refs)))
+        if len(ahead) >= hasher.window:
+            refs, future = ahead.popleft()
+            yield refs, future.result()
+    while ahead:
+        refs, future = ahead.popleft()
+        yield refs, future.result()
 
 
 def _batches(refs, size: int):

@@ -1,6 +1,9 @@
-"""Running a build's shards: in this process, or in forked workers that die with it.
+"""Running a build's shards. An engine runs the same step, `ShardBuilder.build_shard`, for every
+unfinished shard: `LocalEngine` in this process or in forked workers that die with it, `RayEngine`
+(ray_engine.py) as tasks on a Ray cluster. Shards and their records land in the staging folder either
+way, so the engine changes neither the bytes nor how a build resumes.
 
-Workers inherit the ShardBuilder by fork (only shard numbers cross the pipe) and report progress on a
+Forked workers inherit the ShardBuilder (only shard numbers cross the pipe) and report progress on a
 queue; each arms PR_SET_PDEATHSIG, so a build killed with -9 leaves no worker writing behind it.
 """
 
@@ -42,30 +45,39 @@ def _build_forked_shard(index: int) -> None:
     _FORKED_BUILDER.build_shard(index)
 
 
-def run_shards(builder, num_proc: int, progress: bool) -> None:
-    """Build every unfinished shard of `builder` (a ShardBuilder), on `num_proc` forked processes."""
-    todo = [i for i in range(len(builder.shards)) if not builder.finished(i)]
-    done_items = sum(stop - start for i, (start, stop) in enumerate(builder.shards) if i not in todo)
-    bar = tqdm(
-        total=len(builder.items),
-        initial=done_items,
-        desc="building",
-        unit="img",
-        disable=not progress,
-        mininterval=0.5,
-    )
-    if num_proc == 1 or len(todo) <= 1:
-        builder.on_rows = bar.update
-        for index in todo:
-            builder.build_shard(index)
-    else:
+class LocalEngine:
+    """This machine: `num_proc` forked processes (or this process alone)."""
+
+    hasher = None  # the scan hashes on this machine's threads
+
+    def __init__(self, num_proc: int = 1):
+        self.num_proc = num_proc
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+    def describe(self) -> dict:
+        """What the card records of the engine (outside the version: the bytes do not depend on it)."""
+        return {"name": "local", "nodes": 1, "workers": self.num_proc}
+
+    def run(self, builder, todo: list[int], bar) -> None:
+        if self.num_proc == 1 or len(todo) <= 1:
+            builder.on_rows = bar.update
+            for index in todo:
+                builder.build_shard(index)
+            return
         global _FORKED_BUILDER
         context = multiprocessing.get_context("fork")
         progress_queue = context.Queue()
         builder.on_rows = progress_queue.put
         _FORKED_BUILDER = builder  # workers inherit it by fork; only shard numbers cross the pipe
         try:
-            with context.Pool(min(num_proc, len(todo)), initializer=_start_worker, initargs=(os.getpid(),)) as pool:
+            with context.Pool(
+                min(self.num_proc, len(todo)), initializer=_start_worker, initargs=(os.getpid(),)
+            ) as pool:
                 pending = pool.map_async(_build_forked_shard, todo, chunksize=1)
                 while not pending.ready():
                     try:
@@ -75,5 +87,23 @@ def run_shards(builder, num_proc: int, progress: bool) -> None:
                 pending.get()  # re-raise a worker's error here
         finally:
             _FORKED_BUILDER = None
-    builder.on_rows = None
-    bar.close()
+
+
+def run_shards(builder, engine, progress: bool) -> None:
+    """Build every unfinished shard of `builder` (a ShardBuilder) on `engine`."""
+    todo = [i for i in range(len(builder.shards)) if not builder.finished(i)]
+    unfinished = set(todo)
+    done_items = sum(stop - start for i, (start, stop) in enumerate(builder.shards) if i not in unfinished)
+    bar = tqdm(
+        total=len(builder.items),
+        initial=done_items,
+        desc="building",
+        unit="img",
+        disable=not progress,
+        mininterval=0.5,
+    )
+    try:
+        engine.run(builder, todo, bar)
+    finally:
+        builder.on_rows = None
+        bar.close()
