@@ -2,9 +2,10 @@
 code that made it, and the row's view of its source picture (for the contamination search).
 
 A checker registers itself for a task name with `@register_checker("name")`. The audit's own checkers
-live in `ssl4rl_data/audit/task_checks.py`; a task file may register one for its task the same way
-(every task module is imported before a checker is looked up), and a task with no checker is
-reported as not re-checked.
+live in `ssl4rl_data/audit/task_checks.py` and `task_checks_more.py`; a task file may register one for
+its task the same way (every task module is imported before a checker is looked up), and a task with
+no checker is reported as not re-checked. A build stores each row's difficulty as its checker scores
+it (ssl4rl_data/difficulty.py).
 """
 
 import importlib
@@ -39,8 +40,11 @@ class Checker:
     # reports them without calling them a shortcut. False: no such statistic may tell the answer.
     content_statistics: ClassVar[bool] = False
 
-    def __init__(self, parameters: dict):
+    def __init__(self, parameters: dict, score_only: bool = False):
         self.parameters = parameters
+        # Scoring a build's rows (ssl4rl_data/difficulty.py): only `difficulty` is used, so a checker may skip
+        # work that only its verdict needs (PositionCheck), never change the score.
+        self.score_only = score_only
         self.difficulty: float | None = None  # set by `check`: see `examine`
 
     def examine(self, row: Row, images: list[Image.Image]) -> tuple[str, float | None]:
@@ -73,8 +77,9 @@ def register_checker(task: str):
     return decorator
 
 
-def get_checker(task: str, parameters: dict) -> Checker | None:
+def get_checker(task: str, parameters: dict, score_only: bool = False) -> Checker | None:
     registry.tasks()  # task modules may register their own checkers
     importlib.import_module(f"{__package__}.task_checks")
+    importlib.import_module(f"{__package__}.task_checks_more")
     cls = _CHECKERS.get(task)
-    return cls(parameters) if cls else None
+    return cls(parameters, score_only) if cls else None

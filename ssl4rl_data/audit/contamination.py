@@ -23,7 +23,7 @@ from ..errors import SkipImage, UserError
 from ..images import decode
 from ..near_duplicates import NEAR_DUPLICATE_BITS, perceptual_hash
 from ..source import parse_source
-from .task_checks import window_errors
+from .matching import window_errors
 
 HASH_DECODE_SIDE = 256
 THUMB_SIDE, MATCH_SIDE = 48, 128  # the picture's thumbnail, and the image searched for it (longer sides)

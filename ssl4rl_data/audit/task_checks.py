@@ -7,6 +7,7 @@ import numpy as np
 from PIL import Image
 
 from .checks import OK, UNSURE, WRONG, Checker, register_checker
+from .matching import window_errors
 
 QUADRANTS = ("top-left", "top-right", "bottom-left", "bottom-right")
 
@@ -151,28 +152,6 @@ class JigsawCheck(Checker):
         return canvas
 
 
-def window_errors(full: np.ndarray, patch: np.ndarray, normalised: bool) -> np.ndarray:
-    """For every placement of `patch` inside `full`: the RMS difference (or 1 - the zero-mean normalised
-    correlation, for colour-altered crops), by FFT correlation and summed-area tables."""
-    (height, width), (h, w) = full.shape, patch.shape
-    shape = (height + h, width + w)
-    if normalised:
-        patch = patch - patch.mean()
-    correlation = np.fft.irfft2(np.fft.rfft2(full, shape) * np.conj(np.fft.rfft2(patch, shape)), shape)
-    correlation = correlation[: height - h + 1, : width - w + 1]
-
-    def window_sums(values):
-        table = np.pad(np.cumsum(np.cumsum(values, 0), 1), ((1, 0), (1, 0)))
-        return table[h:, w:] - table[:-h, w:] - table[h:, :-w] + table[:-h, :-w]
-
-    squares, n = window_sums(full**2), h * w
-    if normalised:
-        sums = window_sums(full)
-        spread = np.sqrt(np.maximum(squares - sums**2 / n, 1e-9) * max((patch**2).sum(), 1e-9))
-        return 1 - correlation / spread
-    return np.sqrt(np.maximum(squares - 2 * correlation + (patch**2).sum(), 0) / n)
-
-
 @register_checker("position")
 class PositionCheck(Checker):
     """Find the crop in the full image: its best window must lie in the answer's quadrant."""
@@ -183,10 +162,23 @@ class PositionCheck(Checker):
         full, crop = images[0], images[1]
         if crop.width > full.width // 2 or crop.height > full.height // 2:
             return WRONG
-        scale = 2 if min(crop.size) >= 56 else 1
+        normalised, answer = bool(self.parameters.get("augment_crop")), row.answer.strip()
+        # Difficulty: how nearly another quadrant matches, with the crop reduced to 16-31 px (a third of the
+        # cost of the finer match below, which a build scoring its rows skips).
+        coarse = self.quadrant_errors(full, crop, max(1, 1 << (min(crop.size) // 16).bit_length() - 1), normalised)
+        if not coarse:
+            return UNSURE
+        self.difficulty = closeness(coarse, answer)
+        if self.score_only:
+            return UNSURE
+        errors = self.quadrant_errors(full, crop, 2 if min(crop.size) >= 56 else 1, normalised)
+        return verdict(errors, answer, margin=0.15 if normalised else 2.0) if errors else UNSURE
+
+    @staticmethod
+    def quadrant_errors(full, crop, scale: int, normalised: bool) -> dict:
+        """Per quadrant: the crop's best match among the windows inside it, both reduced by `scale`."""
         if scale > 1:
             full, crop = full.reduce(scale), crop.reduce(scale)
-        normalised = bool(self.parameters.get("augment_crop"))
         error = window_errors(grey(full), grey(crop), normalised)
         half_h, half_w = full.height // 2, full.width // 2
         errors = {}
@@ -195,10 +187,7 @@ class PositionCheck(Checker):
             region = error[top : top + half_h - crop.height + 1, left : left + half_w - crop.width + 1]
             if region.size:
                 errors[name] = float(region.min())
-        if not errors:
-            return UNSURE
-        self.difficulty = closeness(errors, row.answer.strip())  # another quadrant matches almost as well
-        return verdict(errors, row.answer.strip(), margin=0.15 if normalised else 2.0)
+        return errors
 
     def picture(self, row, images):
         return images[0]
