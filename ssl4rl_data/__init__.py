@@ -1,3 +1,3 @@
 """ssl4rl_data: turn plain images into verifiable RL data (SSL4RL pretext tasks)."""
 
-__version__ = "0.4.0"
+__version__ = "0.5.0"

@@ -22,6 +22,7 @@ import numpy as np
 import pyarrow.parquet as pq
 
 from . import __version__
+from .difficulty import RowScorer, check_tier, keep_tier
 from .errors import SkipImage, UserError
 from .files import DEFAULT_MAX_FILE_BYTES
 from .images import IMAGE_FORMATS, decode, encode, sample_rng
@@ -45,8 +46,10 @@ class BuildOptions:
     limit: int | None = None
     image_format: str = "jpeg"
     max_side: int = 448
+    difficulty: str | None = None  # keep one tier of the rows' difficulty scores (ssl4rl_data/difficulty.py)
 
     def __post_init__(self):
+        check_tier(self.difficulty)
         if self.image_format not in IMAGE_FORMATS:
             raise UserError(f"--image-format must be one of {', '.join(IMAGE_FORMATS)}, got {self.image_format!r}")
         if self.limit is not None and self.limit < 1:
@@ -64,6 +67,7 @@ class BuildResult:
     seconds: float
     files: dict = field(default_factory=dict)  # data/NAME -> {bytes, sha256}: the card's manifest
     removed: list = field(default_factory=list)  # stale staging folders of `out` this build removed
+    difficulty: dict | None = None  # with --difficulty: the tier, its cuts, rows before and kept
     engine: dict = field(default_factory=dict)  # what ran the shards (the card's record; not in the version)
 
 
@@ -87,6 +91,7 @@ class ShardBuilder:
         self.partners = partners  # a PartnerIndex where the task pairs pictures
         self.staging = staging
         self.shards = shard_bounds(len(items))
+        self.scorer = RowScorer(task)  # each row's difficulty column
         self.on_rows = None  # called with the number of images done, for the progress bar
 
     def shard_path(self, index: int) -> Path:
@@ -139,12 +144,15 @@ class ShardBuilder:
         stats.rows += 1
         stats.rows_by_source[item.source_index] += 1
         stats.answers[sample.answer] += 1
+        images = [encode(view, self.options.image_format) for view in sample.images]
+        source_ids = [item.ref.source_id, *sample.extra_source_ids]
         rows.add(
             task=self.task.name,
             question=sample.question,
-            images=[encode(view, self.options.image_format) for view in sample.images],
+            images=images,
             answer=sample.answer,
-            source_ids=[item.ref.source_id, *sample.extra_source_ids],
+            source_ids=source_ids,
+            difficulty=self.scorer(sample.answer, sample.images, images, source_ids),
         )
 
     def _decode(self, item):
@@ -221,6 +229,9 @@ def build(
         builder = ShardBuilder(task, sources, items, options, staging, partners)
         try:
             stats, files = _run_shards(builder, engine, progress)
+            tiered = keep_tier(builder, options.difficulty) if options.difficulty else None
+            if tiered:
+                stats, files = tiered[:2]
         finally:
             items.close()
         for summary in scans:
@@ -239,6 +250,7 @@ def build(
             files=files,
             removed=removed,
             engine=engine.describe(),
+            difficulty=tiered[2] if tiered else None,
             seconds=time.perf_counter() - started,
         )
         if write_card is not None:

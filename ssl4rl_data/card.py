@@ -38,7 +38,14 @@ def provenance(task: Task, options: BuildOptions, result: BuildResult, command: 
         "parameters": task.parameters(),
         "baseline": task.baseline(),  # a simple non-learned solver's accuracy, with its source
         "seed": options.seed,
-        "options": {"limit": options.limit, "image_format": options.image_format, "max_side": options.max_side},
+        "options": {
+            "limit": options.limit,
+            "image_format": options.image_format,
+            "max_side": options.max_side,
+            "difficulty": options.difficulty,
+        },
+        # With --difficulty: the tier kept, its score cuts, the rows before and kept (ssl4rl_data/difficulty.py).
+        **({"difficulty": result.difficulty} if result.difficulty else {}),
         "command": command,
         "overrides": list(overrides),
         "sources": [
@@ -116,6 +123,7 @@ def card_arguments(record: dict, repo_id: str | None, tag: str | None) -> tuple[
             encoding=ENCODINGS[record["options"]["image_format"]],
             max_side=record["options"]["max_side"],
             limit=record["options"]["limit"],
+            difficulty=record.get("difficulty"),
             pretty_sources=", ".join(dict.fromkeys(s["kind"] for s in sources)),
             benchmarks=sorted({s["benchmark"] for s in sources if s.get("benchmark")}),
             answers_shown=answers[:SHOWN_ANSWERS],

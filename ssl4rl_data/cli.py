@@ -129,6 +129,7 @@ def _run_build(
     out,
     seed,
     limit,
+    difficulty,
     num_proc,
     image_format,
     max_side,
@@ -141,7 +142,7 @@ def _run_build(
     private,
     overrides,
 ):
-    options = BuildOptions(seed=seed, limit=limit, image_format=image_format, max_side=max_side)
+    options = BuildOptions(seed=seed, limit=limit, image_format=image_format, max_side=max_side, difficulty=difficulty)
     engine = None
     if ray is not None:  # ray is imported only here: every other command starts without it
         from .ray_engine import RayEngine, absolute_source

@@ -44,7 +44,15 @@ COMMON_OPTIONS = [
         ["--limit"],
         type=int,
         default=None,
-        help="Use at most this many unique source images, drawn uniformly by the seed (the same for every task).",
+        help="Use at most this many unique source images, drawn uniformly by the seed (the same for every task). "
+        "Applied before --difficulty, which then keeps about a third of their rows.",
+    ),
+    click.Option(
+        ["--difficulty"],
+        type=click.Choice(["easy", "medium", "hard"]),
+        default=None,
+        help="Keep only the rows in this third of the build's difficulty scores (the `difficulty` column, "
+        "as `ssl4rl-data audit` scores rows); default: all rows.",
     ),
     click.Option(["--num-proc"], type=int, default=1, show_default=True, help="Worker processes."),
     click.Option(

@@ -31,6 +31,7 @@ FEATURES = {
     "answer": _string(),
     "task": _string(),
     "source_id": _string(),
+    "difficulty": {"dtype": "float64", "_type": "Value"},  # ssl4rl_data/difficulty.py; null: not scored
 }
 
 ARROW_SCHEMA = pa.schema(
@@ -50,6 +51,7 @@ ARROW_SCHEMA = pa.schema(
         ("answer", pa.string()),
         ("task", pa.string()),
         ("source_id", pa.string()),
+        ("difficulty", pa.float64()),
     ],
     metadata={"huggingface": json.dumps({"info": {"features": FEATURES}})},
 )
@@ -75,9 +77,19 @@ class RowBatch:
 
     def __init__(self):
         self.tasks, self.questions, self.images, self.answers, self.source_ids = [], [], [], [], []
+        self.difficulties = []
         self.nbytes = 0
 
-    def add(self, task: str, question: str, images: list[bytes], answer: str, source_ids: list[str]):
+    def add(
+        self,
+        task: str,
+        question: str,
+        images: list[bytes],
+        answer: str,
+        source_ids: list[str],
+        difficulty: float | None,
+    ):
+        self.difficulties.append(difficulty)
         self.tasks.append(task)
         self.questions.append(question)
         self.images.append(images)
@@ -126,6 +138,7 @@ class RowBatch:
             _strings(self.answers),
             _strings(self.tasks),
             _strings(self.source_ids),
+            _floats(self.difficulties),
         ]
         return pa.Table.from_arrays(columns, schema=ARROW_SCHEMA)
 
@@ -141,6 +154,20 @@ def _offsets(lengths: list[int]) -> pa.Buffer:
 def _list(lengths: list[int], values: pa.Array, list_type: pa.DataType) -> pa.Array:
     return pa.ListArray.from_arrays(
         pa.Array.from_buffers(pa.int32(), len(lengths) + 1, [None, _offsets(lengths)]), values, type=list_type
+    )
+
+
+def _floats(values: list) -> pa.Array:
+    """A float64 array of `values` (float or None).
+
+    >>> _floats([0.5, None]).to_pylist()
+    [0.5, None]
+    """
+    missing = np.fromiter((value is None for value in values), dtype=bool, count=len(values))
+    data = np.array([0.0 if value is None else value for value in values], dtype=np.float64)
+    validity = pa.py_buffer(np.packbits(~missing, bitorder="little")) if missing.any() else None
+    return pa.Array.from_buffers(
+        pa.float64(), len(values), [validity, pa.py_buffer(data)], null_count=int(missing.sum())
     )
 
 

@@ -186,7 +186,8 @@ def test_load_dataset_round_trip(tmp_path, run_cli):
     rows = read_rows(tmp_path / "d")
     assert len(dataset) == len(rows) > 0
     row = dataset[0]
-    assert set(row) == {"prompt", "images", "answer", "task", "source_id"}
+    assert set(row) == {"prompt", "images", "answer", "task", "source_id", "difficulty"}
+    assert 0 <= row["difficulty"] <= 1  # jigsaw's checker scores every clean row
     content = row["prompt"][0]["content"]
     assert row["prompt"][0]["role"] == "user"
     assert [part["type"] for part in content] == ["image"] * 9 + ["text"]

@@ -18,10 +18,10 @@ def test_schema_matches_datasets():
 
 
 def test_row_batch_equals_pyarrow_conversion():
-    rows = [  # (task, question, images, answer, source ids): one, two and four images, non-ASCII text
-        ("rotation", "Which way is up?", [b"\xff\xd8one"], "90", ["a"]),
-        ("contrastive", "Same picture? — «yes» or no", [b"first", b""], "negative", ["b/1.jpg", "c"]),
-        ("jigsaw", "Restore the 4 pieces.", [bytes(range(256)) * 3, b"2", b"3", b"4"], "2,4,1,3", ["d"]),
+    rows = [  # (task, question, images, answer, source ids, difficulty): one, two and four images, non-ASCII text
+        ("rotation", "Which way is up?", [b"\xff\xd8one"], "90", ["a"], 0.25),
+        ("contrastive", "Same picture? — «yes» or no", [b"first", b""], "negative", ["b/1.jpg", "c"], None),
+        ("jigsaw", "Restore the 4 pieces.", [bytes(range(256)) * 3, b"2", b"3", b"4"], "2,4,1,3", ["d"], 1.0),
     ]
     batch = RowBatch()
     for row in rows:
@@ -40,8 +40,9 @@ def test_row_batch_equals_pyarrow_conversion():
                 "answer": answer,
                 "task": task,
                 "source_id": "|".join(ids),
+                "difficulty": difficulty,
             }
-            for task, question, images, answer, ids in rows
+            for task, question, images, answer, ids, difficulty in rows
         ],
         schema=ARROW_SCHEMA,
     )

@@ -139,9 +139,12 @@ def mixture_indices(size: int, count: int, seed: int) -> np.ndarray:
 
 
 def mix(datasets: list, weights: list[float] | None, seed: int):
-    """All rows of all datasets (no weights), or rows in exactly the weights' proportions."""
+    """All rows of all datasets (no weights), or rows in exactly the weights' proportions. Columns that not
+    every dataset has are dropped (`difficulty` is missing from datasets of generator 0.4.0 and before)."""
     from datasets import concatenate_datasets
 
+    shared = set.intersection(*(set(d.column_names) for d in datasets))
+    datasets = [d.select_columns([c for c in d.column_names if c in shared]) for d in datasets]
     if weights is None:
         return concatenate_datasets(datasets) if len(datasets) > 1 else datasets[0]
     counts = mixture_counts([len(d) for d in datasets], weights)

@@ -13,6 +13,7 @@ import pyarrow.parquet as pq
 from PIL import Image
 
 from ..card import read_provenance
+from ..difficulty import difficulty_tiers
 from ..errors import UserError
 from ..near_duplicates import perceptual_hash
 from .blind import blind_baselines, feature_matrix, image_features
@@ -157,27 +158,6 @@ def audit(folder: Path, against: list[str] = (), num_proc: int = 1) -> dict:
     result["passed"] = not result["problems"]
     result["seconds"] = round(time.monotonic() - started, 2)
     return result
-
-
-TIERS = ("easy", "medium", "hard")
-
-
-def difficulty_tiers(scores: list) -> tuple[dict | None, list]:
-    """Summary of the rows' difficulty scores and each row's tier (thirds by score; None without a score)."""
-    known = np.array([s for s in scores if s is not None], float)
-    if not len(known):
-        return None, [None] * len(scores)
-    cuts = np.quantile(known, [1 / 3, 2 / 3])
-    tiers = [None if s is None else TIERS[int(np.searchsorted(cuts, s, side="left"))] for s in scores]
-    summary = {
-        "rows_scored": int(len(known)),
-        "quantiles": {
-            q: round(float(np.quantile(known, float(q))), 4) for q in ("0", "0.25", "0.5", "0.75", "0.9", "1")
-        },
-        "tier_cuts": [round(float(c), 4) for c in cuts],
-        "tiers": dict(Counter(t for t in tiers if t)),
-    }
-    return summary, tiers
 
 
 def problems(result: dict) -> list[str]:
