@@ -298,6 +298,12 @@ def main():
         help="Passed to the build, one case each: 448 is the default; 0 keeps the 640x480 "
         "sources, like the reference builders.",
     )
+    parser.add_argument(
+        "--engine",
+        choices=["local", "ray"],
+        default="local",
+        help="ray: Ray builds against local builds of max(--procs) processes (benchmarks/ray_build.py).",
+    )
     parser.add_argument("--jigsaw-grid", default=JIGSAW_GRID, help="jigsaw's --grid (the headline command: 3).")
     parser.add_argument("--naive-images", type=int, default=200)
     parser.add_argument("--repeat", type=int, default=2, help="Runs per build and per floor; the fastest counts.")
@@ -319,6 +325,11 @@ def main():
         f"{args.images} photos of {SIZE[0]}x{SIZE[1]} (JPEG q90); {os.cpu_count()} cores; "
         f"jigsaw --grid {JIGSAW_GRID}; best of {args.repeat} runs; builds write to {args.work}; load average {os.getloadavg()[0]:.1f}"
     )
+    if args.engine == "ray":
+        import ray_build
+
+        ray_build.run(args, source, make_photos(args.cache / "12", 12), timed_build)
+        return
     if max(args.procs) > 1 and not args.skip_scaling:
         procs = max(args.procs)
         print(

@@ -47,7 +47,7 @@ class RayEngine:
     def __enter__(self):
         if not ray.is_initialized():
             try:
-                ray.init(address=self.address, include_dashboard=False, log_to_driver=False, logging_level="warning")
+                ray.init(address=self.address, include_dashboard=False, log_to_driver=False, logging_level="error")
             except ConnectionError as error:
                 raise UserError(f"--ray: cannot reach a Ray cluster at {self.address}: {error}") from None
             self.connected = True

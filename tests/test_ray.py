@@ -6,6 +6,7 @@ machine. Ray replaces 127.0.0.1 with the machine's address, so the nodes listen 
 """
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -109,6 +110,7 @@ def cluster():
         yield Cluster(f"{HOST}:{head}", temp_dir)
     finally:
         stop(temp_dir)
+        shutil.rmtree(temp_dir, ignore_errors=True)
 
 
 def ssl4rl_data(*args, **popen) -> subprocess.Popen:
