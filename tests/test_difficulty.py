@@ -52,9 +52,11 @@ def rewritten(folder, tmp_path, change):
 
 
 def test_inpaint_checker_confirms_clean_rows_and_catches_changed_answers(built, tmp_path):
-    clean = audit(rewritten(built / "inpaint", tmp_path / "clean", lambda i, r: None))["labels"]
+    result = audit(rewritten(built / "inpaint", tmp_path / "clean", lambda i, r: None))
+    clean = result["labels"]
     print("inpaint clean", {k: clean[k] for k in ("rows", "ok", "unsure", "wrong")})
     assert clean["checker"] == "inpaint" and clean["wrong"] == 0 and clean["ok"] >= 0.9 * clean["rows"]
+    assert result["passed"], result["problems"]  # what --strict asks: no blind shortcut either
     swapped = set()
 
     def change(index, row):
@@ -74,6 +76,7 @@ def test_context_checker_checks_what_the_row_allows(built, tmp_path):
     labels = clean["labels"]
     print("context clean", {k: labels[k] for k in ("rows", "ok", "unsure", "wrong")})
     assert labels["checker"] == "context" and labels["wrong"] == 0 and labels["unsure"] == labels["rows"]
+    assert clean["passed"], clean["problems"]
     assert all(0 <= r["difficulty"] <= 1 for r in clean["rows"])
 
     def change(index, row):
