@@ -19,6 +19,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from PIL import Image
 
+from .audit.checks import Row, get_checker  # the checkers alone: the audit's statistics stay unloaded
 from .errors import UserError
 from .output import write_atomic
 from .records import ShardStats, file_record
@@ -66,15 +67,11 @@ class RowScorer:
     """The difficulty of a sample as the task's checker scores it (None for a task without one)."""
 
     def __init__(self, task):
-        from .audit.checks import get_checker  # the checkers only; the audit's statistics stay unloaded
-
         self.checker = get_checker(task.name, task.parameters(), score_only=True)
 
     def __call__(self, answer: str, images: list[Image.Image], encoded: list[bytes], source_ids: list[str]):
         if self.checker is None:
             return None
-        from .audit.checks import Row
-
         row = Row(-1, encoded, answer, SOURCE_ID_SEPARATOR.join(source_ids))
         rgb = [image if image.mode == "RGB" else image.convert("RGB") for image in images]
         _, score = self.checker.examine(row, rgb)
