@@ -49,7 +49,10 @@ class RayEngine:
             try:
                 ray.init(address=self.address, include_dashboard=False, log_to_driver=False, logging_level="error")
             except ConnectionError as error:
-                raise UserError(f"--ray: cannot reach a Ray cluster at {self.address}: {error}") from None
+                raise UserError(
+                    f"--ray: cannot reach a Ray cluster at {self.address}: {error} (a cluster `ray start` made "
+                    "asks for its token: set RAY_AUTH_MODE=token where ~/.ray/auth_token holds it)"
+                ) from None
             self.connected = True
         self.nodes = [node for node in ray.nodes() if node["Alive"] and node["Resources"].get("CPU", 0) > 0]
         if not self.nodes:

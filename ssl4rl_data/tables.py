@@ -74,6 +74,18 @@ class ParquetTable(Table):
         self._cursor = None  # (row group, column, first row of `batch`, batch, batches) for large groups
         self._spool = None  # (file, columns, offsets): a full rows() pass over a file with large groups
 
+    def __getstate__(self):
+        """Pickled for a Ray worker: the path, without this process's handle, caches or spool file (the
+        worker opens its own; without the spool, a cell of a large row group is streamed to)."""
+        return {
+            **self.__dict__,
+            "_file": None,
+            "_pid": None,
+            "_cached": (None, None, None),
+            "_cursor": None,
+            "_spool": None,
+        }
+
     @property
     def file(self) -> pq.ParquetFile:
         if self._file is None or self._pid != os.getpid():  # each forked worker opens its own handle

@@ -16,6 +16,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import benchmark_files as bf
 import psutil
 import pytest
 import yaml
@@ -158,6 +159,22 @@ def test_ray_build_is_byte_identical_to_local(cluster, tmp_path, photo_folder):
         assert engine(tmp_path / f"{task}-ray") == {"name": "ray", "nodes": 2, "workers": 2}
         assert engine(tmp_path / f"{task}-local") == {"name": "local", "nodes": 1, "workers": 2}
         assert not list(tmp_path.glob(".*partial*"))
+
+
+def test_ray_build_of_table_sources_is_byte_identical_to_local(cluster, tmp_path):
+    # parquet tables (MMBench, lmms layout) and webdataset tars (ImageNet) read by workers from their own handles
+    bf.write_mmbench_lmms_folder(tmp_path / "mmbench")
+    bf.write_imagenet_tars(tmp_path / "imagenet")
+    common = [
+        "position",
+        "--source",
+        f"mmbench:{tmp_path / 'mmbench'}",
+        "--source",
+        f"imagenet:{tmp_path / 'imagenet'}",
+    ]
+    build(*common, "--out", tmp_path / "local")
+    build(*common, "--ray", cluster.address, "--out", tmp_path / "ray")
+    assert shards(tmp_path / "local") and shards(tmp_path / "ray") == shards(tmp_path / "local")
 
 
 def worker_running_a_shard(cluster: Cluster, timeout: float = 60) -> psutil.Process | None:
