@@ -3,6 +3,7 @@
     python benchmarks/build_throughput.py --images 5000
     python benchmarks/build_throughput.py --images 100000 --tasks jigsaw --procs 2 --repeat 1 \
         --skip-floor --skip-naive --skip-scaling
+    python benchmarks/build_throughput.py --engine ray --tasks rotation jigsaw --procs 2 --max-side 448
 
 Makes a folder of distinct photo-sized (640x480) JPEGs from the bundled sample photos (random
 windows, flips and colour shifts; cached between runs), then for each task measures the whole `ssl4rl-data build`
