@@ -1,8 +1,14 @@
-"""`python train/synthetic_qwen.py`: a documented command that writes a loadable random-weight Qwen2.5-VL."""
+"""`python train/synthetic_qwen.py`: a documented command that writes a loadable random-weight Qwen2.5-VL.
+
+The script itself runs as a file for its help and usage errors here (and builds the tiny model as a file in
+benchmarks/gpu_check.sh --cpu, tests/test_gpu_check.py); the models are built by its `main` in-process.
+"""
 
 import subprocess
 import sys
 from pathlib import Path
+
+from ssl4rl_train.synthetic_qwen import main
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -14,6 +20,11 @@ def run(*args):
         text=True,
         timeout=300,
     )
+
+
+def build(*args):
+    """The command's `main` with these arguments, in this process; its exit code."""
+    return main([str(a) for a in args])
 
 
 def test_help_documents_the_command():
@@ -30,8 +41,7 @@ def test_tiny_model_is_written_and_loads(tmp_path):
 
     from ssl4rl_train.vlm import load_processor
 
-    result = run("--size", "tiny", "--out", tmp_path / "tiny", "--seed", "3")
-    assert result.returncode == 0, result.stderr
+    assert build("--size", "tiny", "--out", tmp_path / "tiny", "--seed", "3") == 0
     model = AutoModelForImageTextToText.from_pretrained(tmp_path / "tiny")
     processor = load_processor(str(tmp_path / "tiny"))
     assert model.config.model_type == "qwen2_5_vl" and model.config.text_config.hidden_size == 16
@@ -49,15 +59,13 @@ def test_bfloat16_weights(tmp_path):
     import torch
     from safetensors.torch import load_file
 
-    result = run("--size", "tiny", "--out", tmp_path / "bf16", "--dtype", "bfloat16")
-    assert result.returncode == 0, result.stderr
+    assert build("--size", "tiny", "--out", tmp_path / "bf16", "--dtype", "bfloat16") == 0
     weights = load_file(str(tmp_path / "bf16" / "model.safetensors"))
     assert {tensor.dtype for tensor in weights.values()} == {torch.bfloat16}
 
 
 def test_no_weights_writes_the_3b_config_only(tmp_path):
-    result = run("--size", "3b", "--out", tmp_path / "cfg", "--no-weights")
-    assert result.returncode == 0, result.stderr
+    assert build("--size", "3b", "--out", tmp_path / "cfg", "--no-weights") == 0
     assert not (tmp_path / "cfg" / "model.safetensors").exists()
     from transformers import AutoConfig
 

@@ -19,10 +19,7 @@ import json
 import sys
 from pathlib import Path
 
-import torch
-from transformers import Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration, Qwen2Tokenizer
-from transformers.convert_slow_tokenizer import bytes_to_unicode
-from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import Qwen2VLImageProcessorPil
+# torch and transformers load inside the functions that use them: `--help` and usage errors answer at once.
 
 # TRL's Qwen2.5-VL chat template (trl/chat_templates/qwen2_5_vl.jinja, TRL 1.16, Apache-2.0), copied so
 # that building a model needs neither TRL nor its imports (pandas, datasets); a test keeps it equal to TRL's.
@@ -108,6 +105,9 @@ SIZES = {
 
 
 def build_tokenizer(regular_vocab: int):
+    from transformers import Qwen2Tokenizer
+    from transformers.convert_slow_tokenizer import bytes_to_unicode
+
     symbols = list(bytes_to_unicode().values())
     vocab = {symbol: index for index, symbol in enumerate(symbols)}
     for index in range(len(symbols), regular_vocab):  # never produced by encoding; decodable filler
@@ -119,7 +119,10 @@ def build_tokenizer(regular_vocab: int):
     return tokenizer
 
 
-def qwen_config(size: str, tokenizer) -> Qwen2_5_VLConfig:
+def qwen_config(size: str, tokenizer):
+    """The Qwen2_5_VLConfig of `size`, with the special-token ids of `tokenizer`."""
+    from transformers import Qwen2_5_VLConfig
+
     spec, ids = SIZES[size], {token: tokenizer.convert_tokens_to_ids(token) for token in SPECIAL_TOKENS}
     vocab_size = 151936 if size == "3b" else len(tokenizer)  # the real model pads its embedding to 151936
     return Qwen2_5_VLConfig(
@@ -144,14 +147,20 @@ def build_synthetic_qwen(
     size: str = "tiny",
     seed: int = 0,
     save_weights: bool = True,
-    dtype: torch.dtype = torch.float32,
+    dtype=None,
     device: str = "cpu",
 ):
     """Write tokenizer, image processor and config to `folder` (and random weights when `save_weights`).
 
-    The weights are initialised from `seed` on `device` in `dtype` (the 3B model: 15 GB in float32,
-    7.5 GB in bfloat16; initialising it on a GPU takes seconds, on a CPU minutes). Returns (folder, config).
+    The weights are initialised from `seed` on `device` in `dtype`, a torch dtype (default float32; the 3B
+    model: 15 GB in float32, 7.5 GB in bfloat16; initialising it on a GPU takes seconds, on a CPU minutes).
+    Returns (folder, config).
     """
+    import torch
+    from transformers import Qwen2_5_VLForConditionalGeneration
+    from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import Qwen2VLImageProcessorPil
+
+    dtype = dtype or torch.float32
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     tokenizer = build_tokenizer(SIZES[size]["regular_vocab"])
@@ -204,6 +213,8 @@ def main(argv=None) -> int:
     )
     parser.add_argument("--device", default="cpu", help="Where to initialise the weights, e.g. cuda (default cpu).")
     args = parser.parse_args(argv)
+    import torch
+
     folder, config = build_synthetic_qwen(
         args.out,
         args.size,
