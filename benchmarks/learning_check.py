@@ -18,6 +18,9 @@ nothing about the pictures and answers at chance. Then:
   4. GRPO: `accelerate launch train/grpo.py --config recipes/train/tiny_cpu.yaml` plus overrides,
      on the training rows, rewarded by the training reward (1 for the right angle, else 0);
   5. after: `train/evaluate.py` scores the GRPO model on the same held-out rows.
+The builds and evaluations call those commands' `main` in this process (same code, no start-up of
+their own); GRPO runs in its own processes under `accelerate launch` (ssl4rl_train.launch). With
+--warm-start-only, only the training pictures and rows are made.
 
 The model: text hidden 64, 2 layers, 4 heads; vision tower depth 2, hidden 64; a byte-level tokenizer
 with BPE merges learned from the task's prompt text (about 130 tokens per prompt instead of 540 byte
@@ -156,20 +159,12 @@ def write_scenes(folder: Path, count: int, first_seed: int):
 
 
 def build_rotation(images: Path, out: Path):
-    command = [
-        sys.executable,
-        "-m",
-        "ssl4rl_data.cli",
-        "build",
-        "rotation",
-        "--source",
-        f"folder:{images}",
-        "--out",
-        str(out),
-        "--overwrite",
-        "-q",
-    ]
-    run(command)
+    """`ssl4rl-data build rotation` on a folder of pictures, in this process."""
+    from ssl4rl_data.cli import main as ssl4rl_data
+
+    argv = ["build", "rotation", "--source", f"folder:{images}", "--out", str(out), "--overwrite", "-q"]
+    if ssl4rl_data(argv) != 0:
+        raise SystemExit(f"failed: ssl4rl-data {' '.join(argv)}")
 
 
 # ---------------------------------------------------------------- model and warm start
@@ -334,73 +329,62 @@ def run(command: list[str], **kwargs):
 
 
 def evaluate(model: Path, heldout: Path, out: Path) -> dict:
-    """train/evaluate.py on the held-out rows: greedy, images sized as in training (its default sizes follow
-    VLMEvalKit's, at least 1280 image tokens, which this model never saw)."""
-    run(
-        [
-            sys.executable,
-            str(ROOT / "train/evaluate.py"),
-            "--model",
-            str(model),
-            "--benchmark",
-            f"ssl:{heldout}",
-            "--out",
-            str(out),
-            "--max-new-tokens",
-            str(MAX_COMPLETION),
-            "--batch-size",
-            "32",
-            "--min-pixels",
-            str(MIN_PIXELS),
-            "--max-pixels",
-            str(SMALL["max_pixels"]),
-        ]
-    )
+    """train/evaluate.py on the held-out rows, in this process: greedy, images sized as in training (its default
+    sizes follow VLMEvalKit's, at least 1280 image tokens, which this model never saw)."""
+    from ssl4rl_train.evaluate import main as evaluate_main
+
+    argv = [
+        "--model",
+        str(model),
+        "--benchmark",
+        f"ssl:{heldout}",
+        "--out",
+        str(out),
+        "--max-new-tokens",
+        str(MAX_COMPLETION),
+        "--batch-size",
+        "32",
+        "--min-pixels",
+        str(MIN_PIXELS),
+        "--max-pixels",
+        str(SMALL["max_pixels"]),
+    ]
+    if evaluate_main(argv) != 0:
+        raise SystemExit(f"failed: train/evaluate.py {' '.join(argv)}")
     (scores,) = json.loads((out / "scores.json").read_text())["scores"].values()
     return {"accuracy": scores["accuracy"], "rows": scores["rows"], "unmatched": scores["unmatched"]}
 
 
 def grpo(model: Path, train: Path, out: Path, settings: dict, seed: int) -> dict:
     completions = settings["prompts_per_step"] * settings["num_generations"]
-    command = [
-        sys.executable,
-        "-m",
-        "accelerate.commands.launch",
-        "--cpu",
-        "--num_processes",
-        "1",
-        "--num_machines",
-        "1",
-        "--mixed_precision",
-        "no",
-        "--dynamo_backend",
-        "no",
-        str(ROOT / "train/grpo.py"),
+    from ssl4rl_train.launch import GRPO_SCRIPT, grpo_command
+
+    command = grpo_command(
         "--config",
-        str(ROOT / "recipes/train/tiny_cpu.yaml"),
+        ROOT / "recipes/train/tiny_cpu.yaml",
         "--model_name_or_path",
-        str(model),
+        model,
         "--dataset_name",
-        str(train),
+        train,
         "--output_dir",
-        str(out),
+        out,
         "--max_steps",
-        str(settings["grpo_steps"]),
+        settings["grpo_steps"],
         "--num_generations",
-        str(settings["num_generations"]),
+        settings["num_generations"],
         "--per_device_train_batch_size",
-        str(completions),
+        completions,
         "--max_completion_length",
-        str(MAX_COMPLETION),
+        MAX_COMPLETION,
         "--learning_rate",
-        str(settings["learning_rate"]),
+        settings["learning_rate"],
         "--beta",
-        str(settings["beta"]),
+        settings["beta"],
         "--seed",
-        str(seed),
+        seed,
         *settings.get("grpo_extra", []),
-    ]
-    log("GRPO: " + " ".join(command[command.index(str(ROOT / "train/grpo.py")) :]))
+    )
+    log("GRPO: " + " ".join(command[command.index(str(GRPO_SCRIPT)) :]))
     run(command)
     return json.loads((out / "trainer_state.json").read_text())
 
@@ -545,15 +529,10 @@ def main(argv=None) -> int:
         return time.perf_counter()
 
     t = time.perf_counter()
-    # Disjoint seeds: held-out pictures are never training pictures.
-    write_scenes(out / "images/train", settings["train_images"], first_seed=1_000_000 * (args.seed + 1))
-    write_scenes(out / "images/heldout", settings["heldout_images"], first_seed=1_000_000 * (args.seed + 1) + 500_000)
+    first_seed = 1_000_000 * (args.seed + 1)
+    write_scenes(out / "images/train", settings["train_images"], first_seed=first_seed)
     build_rotation(out / "images/train", out / "data/train")
-    build_rotation(out / "images/heldout", out / "data/heldout")
-    disjoint = not image_hashes(out / "images/train") & image_hashes(out / "images/heldout")
-    if not disjoint:
-        raise SystemExit("learning_check: a held-out picture is also a training picture")
-    t = stage("images and datasets", t)
+    t = stage("training images and dataset", t)
 
     model = build_model(out / "model-random", out / "data/train", args.seed)
     sft_losses = warm_start(model, out / "data/train", out / "model-warm", settings["sft_steps"], args.seed)
@@ -563,6 +542,14 @@ def main(argv=None) -> int:
         log(f"warm start saved to {args.save_warm_start}")
     if args.warm_start_only:
         return 0
+
+    # Disjoint seeds: held-out pictures are never training pictures.
+    write_scenes(out / "images/heldout", settings["heldout_images"], first_seed=first_seed + 500_000)
+    build_rotation(out / "images/heldout", out / "data/heldout")
+    disjoint = not image_hashes(out / "images/train") & image_hashes(out / "images/heldout")
+    if not disjoint:
+        raise SystemExit("learning_check: a held-out picture is also a training picture")
+    t = stage("held-out images and dataset", t)
 
     before = evaluate(out / "model-warm", out / "data/heldout", out / "eval/before")
     t = stage("evaluate before", t)

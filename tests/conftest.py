@@ -21,6 +21,10 @@ os.environ.update(
         "HF_HUB_DISABLE_TELEMETRY": "1",
         "HF_HUB_DISABLE_PROGRESS_BARS": "1",
         "NO_ALBUMENTATIONS_UPDATE": "1",
+        # One torch thread per process (read when torch is imported, here and in every command a test starts): the
+        # models are tiny, and on 2 shared cores a second thread spins against the other worker (measured: a 6-step
+        # training test 8 CPU s with one thread, 17 with two).
+        "OMP_NUM_THREADS": "1",
     }
 )
 

@@ -1,52 +1,45 @@
-"""`accelerate launch train/grpo.py` on CPU with a tiny Qwen2.5-VL and datasets built by ssl4rl-data."""
+"""train/grpo.py on CPU with a tiny Qwen2.5-VL and datasets built by ssl4rl-data.
+
+Trains in this process through grpo.py's command line (`cli`), or, where a fresh process is what is
+checked (a resumed run), in their own; `accelerate launch` itself is run by tests/test_readme.py (the
+README's smoke run) and tests/test_learning_check.py, with the command of ssl4rl_train.launch.
+"""
 
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import torch
 from safetensors.torch import load_file
 
+from ssl4rl_train import grpo as grpo_script
+from ssl4rl_train.launch import grpo_command
 from ssl4rl_train.vlm import load_processor
 
 ROOT = Path(__file__).resolve().parents[1]
 
-ACCELERATE = [
-    sys.executable,
-    "-m",
-    "accelerate.commands.launch",
-    "--cpu",
-    "--num_processes",
-    "1",
-    "--num_machines",
-    "1",
-    "--mixed_precision",
-    "no",
-    "--dynamo_backend",
-    "no",
-]
 
-
-def grpo(output, model, *datasets, extra=(), launcher=(sys.executable,)):
-    """Train with train/grpo.py in a fresh process; one CPU process needs no `accelerate launch` (half the start-up)."""
-    command = [
-        *launcher,
-        str(ROOT / "train" / "grpo.py"),
+def grpo(output, model, *datasets, extra=(), fresh_process=False):
+    """Train with train/grpo.py's command line and the tiny CPU recipe; returns the saved trainer state."""
+    args = [
         "--config",
-        str(ROOT / "recipes/train/tiny_cpu.yaml"),
+        ROOT / "recipes/train/tiny_cpu.yaml",
         "--model_name_or_path",
-        str(model),
+        model,
         "--output_dir",
-        str(output),
+        output,
         "--dataset_name",
-        *map(str, datasets),
+        *datasets,
         *extra,
     ]
-    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, env=os.environ.copy(), timeout=600)
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    if fresh_process:
+        command = grpo_command(*args, accelerate=False)
+        result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, env=os.environ.copy(), timeout=600)
+        assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    else:
+        grpo_script.cli([str(a) for a in args])
     return json.loads((Path(output) / "trainer_state.json").read_text())
 
 
@@ -71,8 +64,7 @@ def test_two_tasks_train_log_per_task_and_the_model_reloads(tmp_path, tiny_model
             "--max_steps",
             "6",
         ],
-        launcher=ACCELERATE,
-    )  # as the README runs it
+    )
     logged = {key for entry in state["log_history"] for key, value in entry.items() if value is not None}
     assert {"rewards/rotation/mean", "rewards/jigsaw/mean"} <= logged
     assert state["global_step"] == 6

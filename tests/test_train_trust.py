@@ -12,7 +12,7 @@ import yaml
 from safetensors.torch import load_file, save_file
 from test_train import grpo, weights
 
-from ssl4rl_train import checks, mixture, paper_settings, trainer
+from ssl4rl_train import checks, launch, mixture, paper_settings, trainer
 from ssl4rl_train import grpo as grpo_script
 from ssl4rl_train.vlm import load_processor
 
@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parents[1]
 VARYING = ["--extra_reward_funcs", f"{ROOT / 'tests' / 'varying_reward.py'}:token_sum_reward"]
 
 
-@pytest.mark.parametrize("module", [checks, mixture, paper_settings, trainer], ids=lambda m: m.__name__)
+@pytest.mark.parametrize("module", [checks, launch, mixture, paper_settings, trainer], ids=lambda m: m.__name__)
 def test_docstring_examples(module):
     result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
     assert result.attempted > 0 and result.failed == 0
@@ -30,6 +30,7 @@ def test_docstring_examples(module):
 def test_resume_ends_with_the_weights_of_an_uninterrupted_run(tmp_path, tiny_model, datasets_two_tasks):
     # 6 rows, one prompt per step: steps 1-6 are epoch 1, steps 7-8 epoch 2. One uninterrupted run saves every
     # step; resuming from checkpoint-2 (inside epoch 1) and from checkpoint-7 (inside epoch 2) must end where it ended.
+    # Each resumed run is a fresh process, as a user's is; the uninterrupted one runs in this process.
     rotation = datasets_two_tasks[0]
     grpo(
         tmp_path / "straight",
@@ -47,6 +48,7 @@ def test_resume_ends_with_the_weights_of_an_uninterrupted_run(tmp_path, tiny_mod
             tiny_model,
             rotation,
             extra=[*VARYING, "--max_steps", "8", "--resume_from_checkpoint", str(tmp_path / "straight" / checkpoint)],
+            fresh_process=True,
         )
         assert state["global_step"] == 8
         resumed = weights(out)
