@@ -62,7 +62,8 @@ COMMON_OPTIONS = [
         default=None,
         metavar="[ADDRESS]",
         help="Build the shards as tasks on a Ray cluster: HOST:PORT of its head, or no value (auto) for the "
-        "cluster `ray start` made here, else a new local one. Sources and --out on storage every node sees.",
+        "cluster `ray start` made here, else a new local one. Sources and --out on storage every node sees; "
+        "--num-proc is then unused (the cluster's CPUs run the shards).",
     ),
     click.Option(
         ["--image-format"],
