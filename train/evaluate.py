@@ -128,7 +128,8 @@ def rescored_settings(predictions: Path) -> dict:
     return {**(settings if isinstance(settings, dict) else {}), "rescored_from": str(predictions)}
 
 
-def main(argv=None) -> int:
+def command_line() -> argparse.ArgumentParser:
+    """The command's options (tests check the README's commands against them)."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", help="Model folder or Hub id (Qwen2.5-VL / Qwen2-VL).")
     parser.add_argument("--benchmark", action="append", default=[], help="KIND:PATH, repeatable.")
@@ -160,7 +161,11 @@ def main(argv=None) -> int:
     parser.add_argument("--imagenet-classes", type=Path, default=None)
     parser.add_argument("--imagenet-distractors", type=int, default=3)
     parser.add_argument("--seed", type=int, default=0, help="Seed of the ImageNet distractors.")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv=None) -> int:
+    args = command_line().parse_args(argv)
     try:
         if args.compare:
             if len(args.compare) < 2:

@@ -64,6 +64,13 @@ class SSL4RLArguments:
         default=None,
         metadata={"help": "Drop rows whose prompt, image tokens included, is longer (the paper drops over 1024)."},
     )
+    validate_only: bool = field(
+        default=False,
+        metadata={
+            "help": "Check the command line, the recipe and the set-up (every check made before the model and the "
+            "data load), say so, and exit without training."
+        },
+    )
 
 
 def prompt_tokens(processor, dataset, count_text=None) -> list[int]:
@@ -201,6 +208,10 @@ def training_mixture(
 def main(script_args: SSL4RLArguments, training_args: GRPOConfig, model_args: ModelConfig):
     specs, extra_rewards = validate(script_args, training_args, model_args)
     resume = resume_checkpoint(training_args)
+    if script_args.validate_only:
+        datasets = " ".join(spec.name for spec in specs)
+        print(f"grpo.py: valid: {model_args.model_name_or_path} on {datasets}; nothing was loaded or trained")
+        return
     commits = [None if spec.local else resolve_commit(spec) for spec in specs]  # a wrong name fails here, early
     image_kwargs = {"max_pixels": script_args.max_pixels} if script_args.max_pixels else {}
     processor = load_processor(model_args.model_name_or_path, revision=model_args.model_revision, **image_kwargs)
