@@ -86,7 +86,12 @@ COMMON_OPTIONS = [
         show_default=True,
         help="Skip (and count) input files and table rows larger than this: memory stays bounded.",
     ),
-    click.Option(["--overwrite"], is_flag=True, help="Replace --out if it exists (only once the new data is whole)."),
+    click.Option(
+        ["--overwrite"],
+        is_flag=True,
+        help="Replace --out if it is an earlier dataset or an empty folder (other folders are refused), "
+        "only once the new data is whole.",
+    ),
     click.Option(["--quiet", "-q"], is_flag=True, help="No progress bars."),
     click.Option(
         ["--recipe"],
