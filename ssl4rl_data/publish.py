@@ -19,8 +19,10 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+import yaml
 from huggingface_hub import HfApi, get_token, hf_hub_download
-from huggingface_hub.errors import HfHubHTTPError
+from huggingface_hub.errors import EntryNotFoundError, HfHubHTTPError
+from huggingface_hub.repocard import metadata_load
 
 from .card import read_provenance, render_card
 from .errors import UserError
@@ -145,14 +147,12 @@ def _push(api: HfApi, folder: Path, record: dict, repo_id: str, tag: str, privat
         raise UserError(f"{tag!r} is a branch of {repo_id}, not a tag: choose another --tag")
     tags = {ref.name: ref.target_commit for ref in refs.tags}
     if tag in tags:
-        published = read_provenance(
-            Path(hf_hub_download(repo_id, "README.md", repo_type="dataset", revision=tags[tag])).parent
-        )
-        if published.get("version") == record["version"]:
+        version = published_version(repo_id, tags[tag])
+        if version == record["version"]:
             return Published(repo_id, tag, tags[tag], created=False)
+        holding = f"version {version}" if version else "a commit that is not an ssl4rl-data version"
         raise UserError(
-            f"tag {tag} on {repo_id} already holds version {published.get('version')}; "
-            "a published tag is never moved: choose another --tag"
+            f"tag {tag} on {repo_id} already names {holding}; a published tag is never moved: choose another --tag"
         )
     card = render_card(record, repo_id=repo_id, tag=tag).encode()
     head = api.dataset_info(repo_id, revision="main").sha
@@ -168,6 +168,20 @@ def _push(api: HfApi, folder: Path, record: dict, repo_id: str, tag: str, privat
         tag_message=f"ssl4rl-data version {record['version']}",
     )
     return Published(repo_id, tag, commit, created=True)
+
+
+def published_version(repo_id: str, commit: str) -> str | None:
+    """The ssl4rl version whose card `commit` holds; None if it holds no card with an ssl4rl block."""
+    try:
+        card = hf_hub_download(repo_id, "README.md", repo_type="dataset", revision=commit)
+    except EntryNotFoundError:
+        return None
+    try:
+        block = (metadata_load(Path(card)) or {}).get("ssl4rl")
+    except (ValueError, yaml.YAMLError):  # a card damaged by hand
+        return None
+    version = block.get("version") if isinstance(block, dict) else None  # None: someone else's card
+    return version if isinstance(version, str) else None
 
 
 RESUME = "; run the same command again to resume"

@@ -82,6 +82,23 @@ def test_a_tag_holding_other_content_is_never_moved(tmp_path, run_cli, hub):
     assert read_rows(tmp_path / "b")  # the local dataset is intact
 
 
+@pytest.mark.parametrize("card", [None, b"---\nlicense: mit\n---\n# someone's notes\n", b"---\n: [\n---\n"])
+def test_a_tag_on_a_commit_that_is_no_version_is_never_moved(tmp_path, run_cli, hub, card):
+    """A tag someone set by hand on a commit without a card, with another card, or with a broken one."""
+    build(run_cli, tmp_path / "d")
+    HfApi().create_repo(REPO, repo_type="dataset")
+    repo = hub.state.repos[REPO]
+    first = repo.branches["main"]
+    if card is not None:
+        repo.commit({**repo.commits[first], "README.md": card}, first, "someone's card")
+    repo.tags["v1"] = repo.branches["main"]
+    code, err = run_cli("push", tmp_path / "d", REPO, "--tag", "v1")
+    assert code != 0 and len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
+    assert "tag v1 on tester/ssl4rl-jigsaw already names a commit that is not an ssl4rl-data version" in err
+    assert "a published tag is never moved" in err and "rebuild" not in err
+    assert repo.tags == {"v1": repo.branches["main"]} and "data" not in str(repo.commits[repo.branches["main"]])
+
+
 def test_build_with_push_to_hub_and_a_recipe_with_overrides(tmp_path, run_cli, hub):
     code, err = run_cli(
         "build",
