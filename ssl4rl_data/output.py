@@ -5,7 +5,8 @@
   The kernel drops the lock when the holder dies, however it dies.
 - `--out` may not be, contain, or lie inside a source path (`--overwrite` would delete the source).
 - `--overwrite` replaces only an empty folder or a dataset folder this tool wrote (its card's front
-  matter has an `ssl4rl:` block): a mistyped `--out` never deletes someone's files.
+  matter has an `ssl4rl:` block, and it holds nothing but README.md and data/ with files in it): a
+  mistyped `--out` never deletes someone's files.
 - The finished folder is renamed into place with RENAME_NOREPLACE where the kernel has it, so an
   `--out` that appeared during the build is never replaced without `--overwrite`: the staged data is
   kept and the error says where.
@@ -82,12 +83,36 @@ def is_dataset_folder(folder: Path) -> bool:
     return False
 
 
+AUDIT_LEFTOVER = ".README.md.audit-"  # a card being rewritten by an audit that was killed (audit/__init__.py)
+
+
+def foreign_entry(folder: Path) -> str | None:
+    """The first thing in a dataset folder that its build did not write (only README.md and data/ with files in
+    it are: anything else, such as a git clone's .git or someone's notes, is not the tool's to delete)."""
+    for entry in sorted(folder.iterdir()):
+        if entry.name == "data" and entry.is_dir() and not entry.is_symlink():
+            inside = next((p for p in sorted(entry.iterdir()) if p.is_symlink() or not p.is_file()), None)
+            if inside is not None:
+                return f"data/{inside.name}"
+        elif entry.name != "README.md" and not entry.name.startswith(AUDIT_LEFTOVER):
+            return entry.name
+    return None
+
+
 def check_replaceable(out: Path) -> None:
     """Refuse to replace a folder that is neither empty nor a dataset folder this tool wrote."""
-    if any(out.iterdir()) and not is_dataset_folder(out):
+    if not any(out.iterdir()):
+        return
+    if not is_dataset_folder(out):
         raise UserError(
             f"--out {out} holds files that are not a dataset written by ssl4rl-data, and --overwrite only replaces "
             "such a dataset (or an empty folder); remove it yourself or choose another --out"
+        )
+    foreign = foreign_entry(out)
+    if foreign is not None:
+        raise UserError(
+            f"--out {out} is a dataset but also holds {foreign}, which its build did not write, and --overwrite "
+            "deletes only what ssl4rl-data wrote; move it out or choose another --out"
         )
 
 
