@@ -48,6 +48,8 @@ def staging_path(out: Path, version: str) -> Path:
 
 def check_out(out: Path, source_paths: list[Path], overwrite: bool) -> None:
     """Refuse an `--out` that exists (without --overwrite), is not a folder, or overlaps a source path."""
+    if out.name in ("", ".", ".."):  # the lock and staging folder are named after it, beside it in its parent
+        raise UserError(f"--out {out} does not end in a folder's name; name the folder, e.g. --out ../NAME")
     if out.exists() or out.is_symlink():
         if not out.is_dir() or out.is_symlink():
             raise UserError(f"--out {out} exists and is not a folder; choose another --out")

@@ -1,4 +1,5 @@
-"""What `--overwrite` may delete: an empty folder, or a dataset folder as ssl4rl-data wrote it, nothing more."""
+"""What `--overwrite` may delete (an empty folder, or a dataset folder as ssl4rl-data wrote it, nothing more), and
+an `--out` given as `.` or `..`."""
 
 import pytest
 from conftest import read_rows
@@ -55,3 +56,15 @@ def test_a_folder_of_hidden_files_or_a_link_is_not_replaced(tmp_path, dataset, r
     code, err = run_cli(*BUILD, "--limit", "3", "--out", link, "--overwrite")
     assert code != 0 and "exists and is not a folder" in err and len(err.strip().splitlines()) == 1
     assert len(read_rows(dataset)) == 2 and link.is_symlink()
+
+
+@pytest.mark.parametrize("out", [".", "..", "data/.."])
+def test_an_out_of_dot_or_dot_dot_is_refused_in_one_line(tmp_path, dataset, run_cli, monkeypatch, out):
+    """`--out .` from inside a folder: its lock file (`..lock`) and staging folder would land inside it, and the
+    folder was refused as holding someone's files; it is refused for what it is, nothing written anywhere."""
+    monkeypatch.chdir(dataset)
+    before = sorted(p for p in tmp_path.rglob("*"))
+    code, err = run_cli(*BUILD, "--out", out, "--overwrite")
+    assert code != 0 and len(err.strip().splitlines()) == 1, err
+    assert f"--out {out} does not end in a folder's name" in err
+    assert sorted(p for p in tmp_path.rglob("*")) == before and len(read_rows(dataset)) == 2
