@@ -5,7 +5,8 @@ by the programs' own parsers: `ssl4rl-data` by its click commands (options, choi
 `train/evaluate.py` by its argparse parser, `accelerate launch` by accelerate's, and what it launches,
 `train/grpo.py`, by grpo.py's: parsed with its recipe and put through every check made before the model
 and the data load (`--validate_only`), under the distributed setting the accelerate config selects.
-Files of the repository they name (recipes, configs, scripts) must exist; user data and models need not.
+Files of the repository they name (recipes, configs, scripts) must exist; user data and models need not
+(the Hub datasets they name are looked up on the local Hub, where the test makes them, empty).
 """
 
 import re
@@ -100,8 +101,23 @@ def test_evaluate_commands_parse_and_name_known_benchmarks(command):
 NO_GPU = ["--use_cpu", "true", "--use_vllm", "false"]
 
 
+def publish_names(hub, names: list[str]) -> None:
+    """The Hub datasets (and tags) `--dataset_name` names, made on the local Hub, empty: --validate_only looks
+    each up, as training does before it loads anything."""
+    from huggingface_hub import HfApi
+
+    api = HfApi()
+    for spec in map(grpo_script.DatasetSpec.parse, names):
+        if not spec.local:
+            api.create_repo(spec.path, repo_type="dataset", exist_ok=True)
+            if spec.revision and spec.revision not in {
+                t.name for t in api.list_repo_refs(spec.path, repo_type="dataset").tags
+            }:
+                api.create_tag(spec.path, tag=spec.revision, repo_type="dataset")
+
+
 @pytest.mark.parametrize("command", ours("accelerate launch"), ids=" ".join)
-def test_training_commands_pass_grpo_checks_under_their_launch(command, monkeypatch, capsys):
+def test_training_commands_pass_grpo_checks_under_their_launch(command, monkeypatch, capsys, hub):
     from accelerate.commands.config.config_args import load_config_from_file
     from accelerate.commands.launch import launch_command_parser
     from trl import GRPOConfig, ModelConfig, TrlParser
@@ -119,7 +135,8 @@ def test_training_commands_pass_grpo_checks_under_their_launch(command, monkeypa
         monkeypatch.setenv(f"ACCELERATE_USE_{distributed}", "true")
     grpo_script.validate(*parsed)
     grpo_script.resume_checkpoint(parsed[1])
-    if distributed == "NO":  # the same through grpo.py's own --validate_only
+    if distributed == "NO":  # the same through grpo.py's own --validate_only, which looks the Hub names up
+        publish_names(hub, parsed[0].dataset_name)
         assert grpo_script.cli([*args, *NO_GPU, "--validate_only", "true"]) is None
         assert "grpo.py: valid:" in capsys.readouterr().out
 

@@ -100,59 +100,68 @@ def grpo_cli(capsys, *args):
 BASE = ["--config", ROOT / "recipes/train/tiny_cpu.yaml", "--output_dir", "/tmp/ssl4rl-unused"]
 
 
-@pytest.mark.parametrize(
-    "case, args, message",
-    [
-        ("typo", ["--dataset_name", "out/rotaton"], "no such local folder, and no such Hub dataset"),
-        ("not a repo id", ["--dataset_name", "out/data/rotaton"], "no such folder, and not a Hub repo id"),
-        ("hub revision", ["--dataset_name", "tester/rot@v9"], "no such local folder"),
-        ("weights", ["--dataset_name", "{rot}", "{jig}", "--dataset_weights", "1"], "has 1 weights for 2 datasets"),
-        ("local revision", ["--dataset_name", "{rot}@v1"], "is a local folder, which has no revisions"),
-        ("bf16 full fine-tune", ["--dataset_name", "{rot}", "--dtype", "bfloat16"], "keeps no fp32 master weights"),
-        (
-            "checkpoint inside a generation batch",
-            [
-                "--dataset_name",
-                "{rot}",
-                "--save_strategy",
-                "steps",
-                "--save_steps",
-                "3",
-                "--steps_per_generation",
-                "2",
-            ],
-            "not a multiple of the 2 optimizer updates",
-        ),
-        (
-            "resume with nothing saved",
-            ["--dataset_name", "{rot}", "--resume_from_checkpoint", "true"],
-            "no checkpoint-* folder",
-        ),
-        ("batch", ["--dataset_name", "{rot}", "--per_device_train_batch_size", "3"], "divisible"),
-        pytest.param(
-            "vllm missing",
-            ["--dataset_name", "{rot}", "--use_vllm", "true"],
-            "--use_vllm true needs vLLM",
-            marks=pytest.mark.skipif(importlib.util.find_spec("vllm") is not None, reason="vLLM is installed"),
-        ),
-        (
-            "reward file",
-            ["--dataset_name", "{rot}", "--extra_reward_funcs", "rewards/mine.py:score"],
-            "cannot load it",
-        ),
-        (
-            "reward module",
-            ["--dataset_name", "{rot}", "--extra_reward_funcs", "no_such_module.score"],
-            "cannot load it",
-        ),
-    ],
-)
+MISTAKES = [
+    ("typo", ["--dataset_name", "out/rotaton"], "no such local folder, and no such Hub dataset"),
+    ("not a repo id", ["--dataset_name", "out/data/rotaton"], "no such folder, and not a Hub repo id"),
+    ("hub revision", ["--dataset_name", "tester/rot@v9"], "no such local folder"),
+    ("weights", ["--dataset_name", "{rot}", "{jig}", "--dataset_weights", "1"], "has 1 weights for 2 datasets"),
+    ("local revision", ["--dataset_name", "{rot}@v1"], "is a local folder, which has no revisions"),
+    ("bf16 full fine-tune", ["--dataset_name", "{rot}", "--dtype", "bfloat16"], "keeps no fp32 master weights"),
+    (
+        "checkpoint inside a generation batch",
+        [
+            "--dataset_name",
+            "{rot}",
+            "--save_strategy",
+            "steps",
+            "--save_steps",
+            "3",
+            "--steps_per_generation",
+            "2",
+        ],
+        "not a multiple of the 2 optimizer updates",
+    ),
+    (
+        "resume with nothing saved",
+        ["--dataset_name", "{rot}", "--resume_from_checkpoint", "true"],
+        "no checkpoint-* folder",
+    ),
+    ("batch", ["--dataset_name", "{rot}", "--per_device_train_batch_size", "3"], "divisible"),
+    pytest.param(
+        "vllm missing",
+        ["--dataset_name", "{rot}", "--use_vllm", "true"],
+        "--use_vllm true needs vLLM",
+        marks=pytest.mark.skipif(importlib.util.find_spec("vllm") is not None, reason="vLLM is installed"),
+    ),
+    (
+        "reward file",
+        ["--dataset_name", "{rot}", "--extra_reward_funcs", "rewards/mine.py:score"],
+        "cannot load it",
+    ),
+    (
+        "reward module",
+        ["--dataset_name", "{rot}", "--extra_reward_funcs", "no_such_module.score"],
+        "cannot load it",
+    ),
+]
+
+
+@pytest.mark.parametrize("case, args, message", MISTAKES)
 def test_user_mistakes_end_in_one_line(capsys, hub, tiny_model, datasets_two_tasks, case, args, message):
     paths = {"rot": datasets_two_tasks[0], "jig": datasets_two_tasks[1]}
     args = [str(a).format(**paths) for a in args]
     code, err = grpo_cli(capsys, *BASE, "--model_name_or_path", tiny_model, *args)
     assert code == 2 and message in err, err
     assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+
+
+@pytest.mark.parametrize("case, args, message", MISTAKES)
+def test_validate_only_finds_every_mistake(capsys, hub, tiny_model, datasets_two_tasks, case, args, message):
+    """`--validate_only true` makes every check training makes before the model loads: no mistake is "valid"."""
+    paths = {"rot": datasets_two_tasks[0], "jig": datasets_two_tasks[1]}
+    args = [str(a).format(**paths) for a in args]
+    code, err = grpo_cli(capsys, *BASE, "--model_name_or_path", tiny_model, *args, "--validate_only", "true")
+    assert code == 2 and message in err, err
 
 
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float32], ids=str)

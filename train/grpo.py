@@ -68,7 +68,7 @@ class SSL4RLArguments:
         default=False,
         metadata={
             "help": "Check the command line, the recipe and the set-up (every check made before the model and the "
-            "data load), say so, and exit without training."
+            "data load, Hub dataset names and revisions looked up included), say so, and exit without training."
         },
     )
 
@@ -208,11 +208,12 @@ def training_mixture(
 def main(script_args: SSL4RLArguments, training_args: GRPOConfig, model_args: ModelConfig):
     specs, extra_rewards = validate(script_args, training_args, model_args)
     resume = resume_checkpoint(training_args)
+    # A wrong Hub name or revision fails here, early (a lookup of the commit: no data is downloaded).
+    commits = [None if spec.local else resolve_commit(spec) for spec in specs]
     if script_args.validate_only:
         datasets = " ".join(spec.name for spec in specs)
         print(f"grpo.py: valid: {model_args.model_name_or_path} on {datasets}; nothing was loaded or trained")
         return
-    commits = [None if spec.local else resolve_commit(spec) for spec in specs]  # a wrong name fails here, early
     image_kwargs = {"max_pixels": script_args.max_pixels} if script_args.max_pixels else {}
     processor = load_processor(model_args.model_name_or_path, revision=model_args.model_revision, **image_kwargs)
     dataset, provenance = training_mixture(script_args, specs, processor, training_args.seed, commits)
