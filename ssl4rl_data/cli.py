@@ -205,7 +205,7 @@ def _push_and_report(folder, repo_id, tag, private):
 @click.argument("folder", type=click.Path(path_type=Path))
 @click.argument("repo_id")
 @click.option("--tag", default=None, help="Tag of this version (default: v + the content-derived version).")
-@click.option("--private", is_flag=True, help="Create the repo private.")
+@click.option("--private", is_flag=True, help="Create the repo private (an existing public repo is refused).")
 def push_command(folder, repo_id, tag, private):
     """Push a built dataset FOLDER to the Hub dataset repo REPO_ID as a tagged, immutable version."""
     _push_and_report(folder, repo_id, tag, private)

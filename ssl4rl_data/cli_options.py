@@ -103,5 +103,7 @@ COMMON_OPTIONS = [
     click.Option(
         ["--tag"], default=None, help="Tag of the pushed version (default: v + the content-derived version)."
     ),
-    click.Option(["--private"], is_flag=True, help="Create the Hub repo private."),
+    click.Option(
+        ["--private"], is_flag=True, help="Create the Hub repo private (an existing public repo is refused)."
+    ),
 ]

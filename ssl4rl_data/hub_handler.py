@@ -99,7 +99,8 @@ class Handler(BaseHTTPRequestHandler):
         url = f"{self.base()}/datasets/{repo_id}"
         if repo_id in self.state.repos:
             return self.reply(409, {"error": "You already created this dataset repo", "url": url})
-        self.state.repos[repo_id] = Repo(repo_id, bool(request.get("private")))
+        private = request.get("visibility") == "private" or bool(request.get("private"))  # newer clients: visibility
+        self.state.repos[repo_id] = Repo(repo_id, private)
         self.reply(200, {"url": url, "name": repo_id})
 
     def info(self, repo, rev=None):

@@ -142,6 +142,11 @@ def verified_data_files(folder: Path, record: dict) -> list[tuple[str, Path, dic
 
 def _push(api: HfApi, folder: Path, record: dict, repo_id: str, tag: str, private: bool, shards) -> Published:
     api.create_repo(repo_id, repo_type="dataset", private=private, exist_ok=True)
+    if private and not api.dataset_info(repo_id).private:  # an existing repo keeps its visibility
+        raise UserError(
+            f"{repo_id} exists and is public, and --private only makes a new repo private: nothing was pushed; "
+            "make it private on the Hub first, or push without --private"
+        )
     refs = api.list_repo_refs(repo_id, repo_type="dataset")
     if tag in {ref.name for ref in refs.branches}:
         raise UserError(f"{tag!r} is a branch of {repo_id}, not a tag: choose another --tag")

@@ -99,6 +99,21 @@ def test_a_tag_on_a_commit_that_is_no_version_is_never_moved(tmp_path, run_cli, 
     assert repo.tags == {"v1": repo.branches["main"]} and "data" not in str(repo.commits[repo.branches["main"]])
 
 
+def test_private_never_pushes_into_a_public_repo(tmp_path, run_cli, hub):
+    """--private only sets the visibility of a repo the push creates: an existing public one is refused."""
+    build(run_cli, tmp_path / "d")
+    HfApi().create_repo(REPO, repo_type="dataset")  # public
+    commits = len(hub.state.repos[REPO].commits)
+    code, err = run_cli("push", tmp_path / "d", REPO, "--private")
+    assert code != 0 and len(err.strip().splitlines()) == 1 and "exists and is public" in err, err
+    assert len(hub.state.repos[REPO].commits) == commits and not tags()
+    private = "tester/ssl4rl-private"
+    assert run_cli("push", tmp_path / "d", private, "--private")[0] == 0
+    assert hub.state.repos[private].private and tags(private)
+    code, err = run_cli("push", tmp_path / "d", private, "--private")
+    assert code == 0 and "already published" in err
+
+
 def test_build_with_push_to_hub_and_a_recipe_with_overrides(tmp_path, run_cli, hub):
     code, err = run_cli(
         "build",
