@@ -206,6 +206,8 @@ def build(
     if num_proc < 1:
         raise UserError(f"--num-proc must be at least 1, got {num_proc}")
     check_out(out, [s.path for s in sources if s.path is not None and s.path.exists()], overwrite)
+    if options.difficulty and RowScorer(task).checker is None:  # said before the build, not after it
+        raise UserError(f"--difficulty {options.difficulty}: task {task.name!r} has no checker to score its rows")
     for source in sources:
         source.max_file_bytes = max_file_bytes
     engine = LocalEngine(num_proc) if engine is None else engine

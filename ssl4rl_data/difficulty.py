@@ -4,14 +4,18 @@ The score is the one `ssl4rl-data audit` reports: the task's checker (ssl4rl_dat
 row, 0 (the answer stands far apart from every other) to 1 (another answer fits the pixels as well).
 The build scores the views before they are encoded, the audit the decoded files: the two differ by
 what JPEG q95 changes (PNG builds: not at all). A task without a checker, or a row its checker cannot
-score, has no score (null).
+score (or scores NaN), has no score (null), and is in no tier: `--difficulty` drops it (the
+card counts such rows as `unscored`).
 
 Tiers are thirds of the scores of the whole build, so they can only be cut once every shard is
-written: `keep_tier` then rewrites each shard with its tier's rows. The cuts are saved first, and each
+written: `keep_tier` then rewrites each shard with its tier's rows. Rows with equal scores share a tier
+(a cut that falls on them puts them all below it), so many equal scores make tiers uneven; a tier left
+without a row is refused in one line before any shard is rewritten. The cuts are saved first, and each
 rewritten shard's record says so, so a build interrupted while rewriting resumes where it stopped.
 """
 
 import json
+import math
 from collections import Counter
 
 import numpy as np
@@ -75,7 +79,9 @@ class RowScorer:
         row = Row(-1, encoded, answer, SOURCE_ID_SEPARATOR.join(source_ids))
         rgb = [image if image.mode == "RGB" else image.convert("RGB") for image in images]
         _, score = self.checker.examine(row, rgb)
-        return None if score is None else round(float(score), DIGITS)
+        if score is None or not math.isfinite(score):  # NaN would make every tier cut NaN
+            return None
+        return round(float(score), DIGITS)
 
 
 def keep_tier(builder, tier: str) -> tuple[ShardStats, dict, dict]:
@@ -90,9 +96,19 @@ def keep_tier(builder, tier: str) -> tuple[ShardStats, dict, dict]:
             for index in range(len(builder.shards))
             for score in pq.read_table(builder.shard_path(index), columns=["difficulty"]).column(0).to_pylist()
         ]
+        if not scores:  # every image was skipped: the build says so, with the reasons
+            return _unchanged(builder)
         cuts = tier_cuts(scores)
         if cuts is None:
-            raise UserError(f"--difficulty {tier}: task {builder.task.name!r} has no difficulty score")
+            raise UserError(
+                f"--difficulty {tier}: the checker of task {builder.task.name!r} scored none of the {_rows(len(scores))}"
+            )
+        if not any(tier_of(score, cuts) == tier for score in scores):
+            raise UserError(
+                f"--difficulty {tier}: no row falls in this tier ({_rows(len(scores))}, cuts at {cuts[0]:.4g} and "
+                f"{cuts[1]:.4g}; rows with equal scores share a tier, so few rows or many equal scores leave "
+                "a tier empty)"
+            )
         summary = {
             "tier": tier,
             "cuts": [float(c) for c in cuts],
@@ -108,6 +124,19 @@ def keep_tier(builder, tier: str) -> tuple[ShardStats, dict, dict]:
         stats.add(shard_stats)
         files[f"data/{builder.shard_path(index).name}"] = {k: entry[k] for k in ("bytes", "sha256")}
     return stats, files, {**summary, "rows_kept": stats.rows}
+
+
+def _rows(count: int) -> str:
+    return f"{count} row" if count == 1 else f"{count} rows"
+
+
+def _unchanged(builder) -> tuple[ShardStats, dict, dict]:
+    stats, files = ShardStats(), {}
+    for index in range(len(builder.shards)):
+        shard_stats, entry = builder.record(index)
+        stats.add(shard_stats)
+        files[f"data/{builder.shard_path(index).name}"] = {k: entry[k] for k in ("bytes", "sha256")}
+    return stats, files, {}
 
 
 def _rewrite(builder, index: int, old: ShardStats, summary: dict) -> tuple[ShardStats, dict]:

@@ -196,3 +196,66 @@ def test_mixture_drops_columns_not_every_dataset_has(built, tmp_path):
     assert "difficulty" not in mixed.column_names and set(mixed["task"]) == {"context", "rotation"}
     alone = mix(datasets[:1], None, seed=0)
     assert alone["difficulty"] == [row["difficulty"] for row in read_rows(built / "context")]
+
+
+@pytest.fixture
+def flat_folder(tmp_path):
+    """Six flat pictures: every rotation row scores 1 (each rotation looks alike); flip refuses every one."""
+    from PIL import Image
+
+    folder = tmp_path / "flat"
+    folder.mkdir()
+    for index in range(6):
+        Image.new("RGB", (256, 256), (10 * index, 100, 200)).save(folder / f"{index}.png")
+    return folder
+
+
+def test_a_tier_left_empty_by_ties_is_one_true_line(flat_folder, tmp_path, run_cli):
+    """All scores equal: every row is easy; medium and hard say so (not that every image was skipped)."""
+    source = ["--source", f"folder:{flat_folder}", "-q"]
+    code, err = run_cli("build", "rotation", *source, "--difficulty", "easy", "--out", tmp_path / "easy")
+    assert code == 0, err
+    assert read_provenance(tmp_path / "easy")["difficulty"]["rows_kept"] == 6
+    for tier in ("medium", "hard"):
+        code, err = run_cli("build", "rotation", *source, "--difficulty", tier, "--out", tmp_path / tier)
+        assert code == 1 and not (tmp_path / tier).exists()
+        assert err.count("\n") == 1 and "no row falls in this tier (6 rows, cuts at 1 and 1;" in err, err
+    code, err = run_cli("build", "flip", *source, "--difficulty", "easy", "--out", tmp_path / "flip")
+    assert code == 1 and "every source image was skipped (no-asymmetric-cell 6)" in err, err
+
+
+def test_difficulty_for_a_task_without_checker_is_refused_before_building(
+    photo_folder, tmp_path, run_cli, monkeypatch
+):
+    from ssl4rl_data import build as build_module
+
+    monkeypatch.setattr(difficulty_module, "get_checker", lambda *args, **kwargs: None)
+    monkeypatch.setattr(build_module.ShardBuilder, "build_shard", lambda *args: pytest.fail("built a shard"))
+    code, err = run_cli(
+        "build", "rotation", "--source", f"folder:{photo_folder}", "--difficulty", "hard", "--out", tmp_path / "d"
+    )
+    assert code == 1 and "task 'rotation' has no checker to score its rows" in err, err
+
+
+def test_a_nan_score_is_stored_as_no_score(photo_folder, tmp_path, run_cli, monkeypatch):
+    """A checker (a plug-in's) scoring NaN: the row has no score and no tier; the cuts stay numbers."""
+    real = difficulty_module.get_checker
+
+    class Halves:
+        def __init__(self, checker):
+            self.checker, self.calls = checker, 0
+
+        def examine(self, row, images):
+            self.calls += 1
+            verdict, score = self.checker.examine(row, images)
+            return verdict, float("nan") if self.calls % 2 else score
+
+    monkeypatch.setattr(difficulty_module, "get_checker", lambda *args, **kwargs: Halves(real(*args, **kwargs)))
+    out = tmp_path / "d"
+    code, err = run_cli(
+        "build", "rotation", "--source", f"folder:{photo_folder}", "--difficulty", "hard", "--out", out, "-q"
+    )
+    assert code == 0, err
+    summary = read_provenance(out)["difficulty"]
+    assert summary["unscored"] == summary["rows_before"] // 2 and all(c == c for c in summary["cuts"])
+    assert 0 < summary["rows_kept"] and all(row["difficulty"] > summary["cuts"][1] for row in read_rows(out))
