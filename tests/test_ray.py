@@ -21,7 +21,6 @@ import psutil
 import pytest
 import yaml
 
-pytest.importorskip("ray")
 
 BIN = Path(sys.executable).parent
 HOST = "127.0.0.2"
