@@ -10,6 +10,8 @@
   the staging folder: a node that does not is named, with the path, in one line.
 - Progress: workers report rows to a small actor; the driver's bar reads it.
 - The scan hashes files the sources do not hash themselves in Ray tasks (`RayHasher`).
+- An address must be HOST:PORT where something answers (ray.init would wait minutes for a head that is
+  not there); a worker's OSError (a full disk, a folder it may not write) is raised as itself.
 """
 
 import copy
@@ -40,12 +42,14 @@ class RayEngine:
     def __init__(self, address: str | None = "auto"):
         if ray is None:
             raise UserError(INSTALL_HINT)
-        self.address = None if address in (None, "auto") else address
+        self.address = None if address in (None, "auto") else check_address(address)
         self.connected, self.nodes = False, []
         self.hasher = None  # set while connected: the scan's file hashing in Ray tasks
 
     def __enter__(self):
         if not ray.is_initialized():
+            if self.address is not None and not self.address.startswith("ray://"):
+                reachable(self.address)  # ray.init would wait minutes for a head that is not there
             try:
                 ray.init(address=self.address, include_dashboard=False, log_to_driver=False, logging_level="error")
             except ConnectionError as error:
@@ -121,6 +125,27 @@ class RayEngine:
             bar.update(done + ray.get(progress.running.remote()) - bar.n)
 
 
+def check_address(address: str) -> str:
+    """`address` if it is HOST:PORT (or a Ray Client ray://HOST:PORT); else a UserError.
+
+    >>> check_address("127.0.0.2:6379"), check_address("ray://head:10001")
+    ('127.0.0.2:6379', 'ray://head:10001')
+    """
+    host, colon, port = address.removeprefix("ray://").rpartition(":")
+    if not (host and colon and port.isdigit() and 0 < int(port) < 65536):
+        raise UserError(f"--ray: {address!r} is not HOST:PORT of a Ray cluster's head (or no value: the local one)")
+    return address
+
+
+def reachable(address: str, seconds: float = 10) -> None:
+    """UserError unless something answers at HOST:PORT within `seconds`."""
+    host, _, port = address.rpartition(":")
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=seconds).close()
+    except OSError as error:
+        raise UserError(f"--ray: cannot reach a Ray cluster at {address}: {error}") from None
+
+
 def absolute_source(spec: str) -> str:
     """A `--source` spec whose path, where it is one on this machine, is made absolute (a Hub repo id stays).
 
@@ -140,11 +165,12 @@ def _absolute(path: Path) -> Path:
 
 
 def _result(ref):
-    """A task's result; a worker's UserError (a path it cannot read) raised here as itself."""
+    """A task's result; a worker's UserError (a path it cannot read) or OSError (a full disk, a folder it may
+    not write) raised here as itself, without the worker's traceback in its message."""
     try:
         return ray.get(ref)
     except ray.exceptions.RayTaskError as error:
-        if isinstance(error.cause, UserError):
+        if isinstance(error.cause, UserError | OSError):
             raise error.cause from None
         raise
 
