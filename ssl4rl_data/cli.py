@@ -179,6 +179,14 @@ def _print_summary(result):
         f"in {result.seconds:.1f} s, {rate:.1f} rows/s",
         err=True,
     )
+    if result.difficulty:
+        tiered = result.difficulty
+        click.echo(
+            f"difficulty {tiered['tier']}: kept {tiered['rows_kept']} of {tiered['rows_before']} rows (score cuts "
+            f"{tiered['cuts'][0]:.4g} and {tiered['cuts'][1]:.4g}"
+            + (f"; {tiered['unscored']} rows without a score are in no tier)" if tiered["unscored"] else ")"),
+            err=True,
+        )
     if stats.skipped:
         click.echo("skipped: " + ", ".join(f"{reason} {n}" for reason, n in sorted(stats.skipped.items())), err=True)
     if result.removed:

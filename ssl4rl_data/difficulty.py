@@ -30,7 +30,7 @@ from .records import ShardStats, file_record
 from .schema import ARROW_SCHEMA, PARQUET_WRITER_OPTIONS, SOURCE_ID_SEPARATOR
 
 TIERS = ("easy", "medium", "hard")
-DIGITS = 4  # scores are stored rounded: the same row scores the same wherever floating point differs in the last bits
+DIGITS = 4  # stored rounded: last-bit differences (another machine's numpy) change a score only at a rounding edge
 
 
 def check_tier(tier: str | None) -> None:

@@ -257,5 +257,7 @@ def test_a_nan_score_is_stored_as_no_score(photo_folder, tmp_path, run_cli, monk
     )
     assert code == 0, err
     summary = read_provenance(out)["difficulty"]
+    assert f"kept {summary['rows_kept']} of {summary['rows_before']} rows" in err
+    assert f"; {summary['unscored']} rows without a score are in no tier)" in err  # not only in the card
     assert summary["unscored"] == summary["rows_before"] // 2 and all(c == c for c in summary["cuts"])
     assert 0 < summary["rows_kept"] and all(row["difficulty"] > summary["cuts"][1] for row in read_rows(out))
