@@ -21,7 +21,6 @@ import psutil
 import pytest
 import yaml
 
-
 BIN = Path(sys.executable).parent
 HOST = "127.0.0.2"
 NODE_PORTS = ["--node-manager-port", "--object-manager-port", "--metrics-export-port"]
