@@ -251,9 +251,9 @@ def test_second_build_to_the_same_out_is_refused_at_the_rename(tmp_path, two_pho
     task = get_task("rotation")(get_task("rotation").Config())
 
     def another_build_finishes_first(folder, result):
-        out.mkdir()
-        (out / "README.md").write_text("---\nssl4rl:\n  version: theirs\n---\n")  # a dataset card's front matter
-        (out / "theirs.txt").write_text("first build")
+        (out / "data").mkdir(parents=True)  # the other build's dataset: its card and a shard
+        (out / "README.md").write_text("---\nssl4rl:\n  version: theirs\n---\n")
+        (out / "data" / "theirs.parquet").write_text("first build")
 
     with pytest.raises(UserError, match="kept in"):
         build(
@@ -264,7 +264,7 @@ def test_second_build_to_the_same_out_is_refused_at_the_rename(tmp_path, two_pho
             progress=False,
             write_card=another_build_finishes_first,
         )
-    assert (out / "theirs.txt").read_text() == "first build"
+    assert (out / "data" / "theirs.parquet").read_text() == "first build"
     assert list(tmp_path.glob(".d.partial-*/data/*.parquet"))
     from ssl4rl_data import build as build_module
 
@@ -274,7 +274,8 @@ def test_second_build_to_the_same_out_is_refused_at_the_rename(tmp_path, two_pho
         build_module.ShardBuilder, "build_shard", lambda self, i: rebuilt.append(i) or original(self, i)
     )
     build(task, [parse_source(f"folder:{two_photos}")], BuildOptions(), out, progress=False, overwrite=True)
-    assert rebuilt == [] and not (out / "theirs.txt").exists() and len(read_rows(out)) == 2  # the staged data reused
+    assert rebuilt == [] and not (out / "data" / "theirs.parquet").exists()
+    assert len(read_rows(out)) == 2  # the staged data reused
 
 
 def test_a_build_of_an_out_locked_by_another_build_is_refused(tmp_path, two_photos, run_cli):
