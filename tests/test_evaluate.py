@@ -600,3 +600,20 @@ def test_a_benchmark_is_one_registered_class(monkeypatch):
     assert score_predictions(records) == {"echo": {"accuracy": 0.5}}
     with pytest.raises(ValueError, match="unknown kind 'nope'; use echo, imagenet, mmbench, seedbench, ssl"):
         evaluate.check_specs(["nope:x"])
+
+
+def test_ssl_rows_at_default_pixels_name_the_bounds_the_checkpoint_trained_at(tmp_path, tiny_model, run_cli, capsys):
+    """VLMEvalKit's bounds are the default; for ssl: rows the note says which bounds the model was trained at."""
+    from ssl4rl_train.vlm import load_processor
+
+    size = load_processor(str(tiny_model)).image_processor.size
+    trained = [size.shortest_edge, size.longest_edge]
+    assert run_cli("build", "rotation", "--limit", "2", "--out", tmp_path / "ssl", "-q")[0] == 0
+    common = ["--model", str(tiny_model), "--benchmark", f"ssl:{tmp_path / 'ssl'}", "--max-new-tokens", "2"]
+    assert evaluate.main([*common, "--out", str(tmp_path / "default")]) == 0
+    note = capsys.readouterr().err
+    assert f"pass --min-pixels {trained[0]} --max-pixels {trained[1]}" in note and "VLMEvalKit" in note
+    settings = json.loads((tmp_path / "default" / "scores.json").read_text())["settings"]
+    assert settings["checkpoint_pixels"] == trained and settings["max_pixels"] == 16384 * 28 * 28
+    assert evaluate.main([*common, "--out", str(tmp_path / "as-trained"), "--max-pixels", str(trained[1])]) == 0
+    assert "note:" not in capsys.readouterr().err  # bounds given: nothing to point out

@@ -22,7 +22,9 @@ is VLMEvalKit's instruction and --prompt paper (default) asks for <think>…</th
 images resized into [--min-pixels, --max-pixels] (1280·28·28, 16384·28·28); greedy decoding with
 repetition_penalty 1.0 whatever the checkpoint's generation config says; at most --max-new-tokens
 (2048), stopping at </answer> or EOS. Answers are extracted by rules (train/extraction.py), no judge
-model; unmatched answers count as wrong and are counted.
+model; unmatched answers count as wrong and are counted. ssl: rows are pretext tasks the model was
+trained on at its processor's own pixel bounds: with the default bounds a note names those
+(recorded as checkpoint_pixels), since VLMEvalKit's minimum enlarges a 448 px view five-fold in area.
 
 Files written to --out:
   predictions.jsonl  one JSON object per benchmark row: benchmark (kind), name, id, group (MMBench
@@ -119,6 +121,25 @@ def write_outputs(records: list[dict], out: Path, settings: dict) -> dict:
     return result
 
 
+def checkpoint_pixels(model: str) -> tuple[int, int] | None:
+    """The [min, max] pixel bounds of the checkpoint's own image processor (the ones its training used),
+    or None where they cannot be read."""
+    from ssl4rl_train.vlm import load_processor
+
+    try:
+        image_processor = load_processor(model).image_processor
+    except (OSError, ValueError, ImportError):
+        return None
+    size = image_processor.size or {}
+
+    def bound(edge: str, pixels: str):  # transformers 5.23 keeps them in `size`, earlier versions as attributes
+        value = size.get(edge) if isinstance(size, dict) else getattr(size, edge, None)
+        return value or getattr(image_processor, pixels, None)
+
+    bounds = (bound("shortest_edge", "min_pixels"), bound("longest_edge", "max_pixels"))
+    return bounds if all(isinstance(b, int) and b > 0 for b in bounds) else None
+
+
 def rescored_settings(predictions: Path) -> dict:
     """The settings of the run that wrote `predictions` (its scores.json beside it), marked re-scored."""
     try:
@@ -156,7 +177,13 @@ def command_line() -> argparse.ArgumentParser:
         default=None,
         help="Default 1280*28*28 (VLMEvalKit), or --max-pixels when that is smaller.",
     )
-    parser.add_argument("--max-pixels", type=int, default=QWEN_MAX_PIXELS, help="Default 16384*28*28 (VLMEvalKit).")
+    parser.add_argument(
+        "--max-pixels",
+        type=int,
+        default=None,
+        help="Default 16384*28*28 (VLMEvalKit). ssl: benchmarks run at the checkpoint processor's own bounds are "
+        "scored as trained: a note says when the defaults differ from them.",
+    )
     parser.add_argument("--limit", type=int, default=None, help="At most this many rows per benchmark.")
     parser.add_argument("--imagenet-classes", type=Path, default=None)
     parser.add_argument("--imagenet-distractors", type=int, default=3)
@@ -179,6 +206,9 @@ def main(argv=None) -> int:
         else:
             if not args.model or not args.benchmark:
                 raise ValueError("give --model and at least one --benchmark (or --predictions, or --compare)")
+            explicit_pixels = args.min_pixels is not None or args.max_pixels is not None
+            if args.max_pixels is None:
+                args.max_pixels = QWEN_MAX_PIXELS
             if args.min_pixels is None:
                 args.min_pixels = min(QWEN_MIN_PIXELS, args.max_pixels)
             if not 0 < args.min_pixels <= args.max_pixels:
@@ -192,12 +222,21 @@ def main(argv=None) -> int:
             check_model(args.model)
             items = load_items(args.benchmark, args)
             run = Settings(args.min_pixels, args.max_pixels, args.max_new_tokens, args.batch_size, args.backend)
+            trained = checkpoint_pixels(args.model) if any(b.startswith("ssl:") for b in args.benchmark) else None
+            if trained and not explicit_pixels and trained != (run.min_pixels, run.max_pixels):
+                print(
+                    f"evaluate.py: note: images are resized into [{run.min_pixels}, {run.max_pixels}] pixels "
+                    f"(VLMEvalKit's), but {args.model}'s processor, which training used, takes [{trained[0]}, "
+                    f"{trained[1]}]: for ssl: rows as trained, pass --min-pixels {trained[0]} --max-pixels {trained[1]}",
+                    file=sys.stderr,
+                )
             outputs, facts = generate(items, args.model, run)
             records = [{**item.record(), "output": output} for item, output in zip(items, outputs, strict=True)]
             settings = {
                 "model": args.model,
                 "prompt": args.prompt,
                 **run.record(),
+                "checkpoint_pixels": list(trained) if trained else None,
                 **facts,
                 "benchmarks": args.benchmark,
                 "limit": args.limit,
