@@ -8,7 +8,7 @@ import click
 import yaml
 from click.core import ParameterSource
 
-from . import registry
+from . import __version__, registry
 from .build import BuildOptions, build
 from .card import portable_command, write_card
 from .cli_audit import audit_command, calibrate_command
@@ -20,7 +20,7 @@ from .workers import keep_freed_memory
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(package_name="ssl4rl")
+@click.version_option(version=__version__, prog_name="ssl4rl-data")  # the generator builds record, not pip's metadata
 def cli():
     """Turn plain images into verifiable RL data for vision-language models (SSL4RL)."""
 

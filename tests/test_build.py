@@ -275,3 +275,11 @@ def test_write_failures_get_one_line(tmp_path, run_cli):
     code, err = run_cli("build", "rotation", "--limit", "2", "--out", tmp_path / "file" / "d", "-q")
     assert code == 1 and "is not a directory" in err
     assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+
+
+def test_version_is_the_generator_builds_record():
+    """`--version` names the generator the cards record (pip's metadata of an old editable install may lag)."""
+    from ssl4rl_data import __version__
+
+    result = subprocess.run([Path(sys.executable).parent / "ssl4rl-data", "--version"], capture_output=True, text=True)
+    assert result.returncode == 0 and result.stdout.strip() == f"ssl4rl-data, version {__version__}"
