@@ -12,7 +12,9 @@ process tree, sampled every 50 ms). It compares that with
   - the floor: decode every source image and encode the very outputs the build wrote (same sizes,
     same format), on one core; no build can do less work;
   - the task's own work: the floor plus what the task does to the pixels (look-alike checks, crops,
-    SimCLR views, contrastive partners' decodes), with none of the builder (scan, rows, parquet);
+    SimCLR views, contrastive partners' decodes and perceptual hashes) and each row's difficulty score
+    (generator 0.5.0),
+    with none of the builder (scan, rows, parquet);
     a build's time over it is what the builder adds;
   - the naive path: the same PIL images handed to `datasets`, which PNG-encodes them (measured on a
     subset and reported as images/s).
@@ -41,13 +43,16 @@ import pyarrow.parquet as pq
 from PIL import Image
 
 from ssl4rl_data import registry
+from ssl4rl_data.difficulty import RowScorer
 from ssl4rl_data.errors import SkipImage
 from ssl4rl_data.images import _fit, decode, downscale, encode, sample_rng
+from ssl4rl_data.near_duplicates import perceptual_hash
+from ssl4rl_data.partners import HASH_DECODE_SIDE
 from ssl4rl_data.sources.sample import PHOTOS, photo_dir
 from ssl4rl_data.task import Task
 from ssl4rl_data.workers import keep_freed_memory
 
-TASKS = ("rotation", "jigsaw", "position", "contrastive")
+PAPER_TASKS = ("rotation", "jigsaw", "position", "contrastive")  # the default; every registered task can be named
 SIZE = (640, 480)
 RESIZE_BUDGET = 0.001  # CPU seconds per image the issue allows the default resize (issue 22)
 
@@ -255,14 +260,20 @@ def task_samples(task: Task, files: list[Path], max_side: int):
 
 def task_work_seconds(task_name: str, source: Path, max_side: int) -> float:
     """The floor plus the task's own pixel work (look-alike checks, crops, SimCLR views, partner
-    decodes), on this core, in wall seconds. A build's time over this is what the builder itself
+    decodes and, for a task that pairs pictures, the partner index's perceptual hashes) and each row's
+    difficulty score (row content computed from the pixels, like an augmentation; its own cost is in
+    difficulty_cost.py), on this core, in wall seconds. A build's time over this is what the builder itself
     adds (scan, seeding, rows, parquet, start-up)."""
     keep_freed_memory()
     files, task = sorted(source.glob("*.jpg")), default_task(task_name)
+    score = RowScorer(task)
     started = time.perf_counter()
+    if task.pairs_pictures:  # the partner index: every picture's perceptual hash, so no negative pairs copies
+        for file in files:
+            perceptual_hash(decode(file.read_bytes(), HASH_DECODE_SIDE))
     for sample in task_samples(task, files, max_side):
-        for view in sample.images:
-            encode(view, "jpeg")
+        encoded = [encode(view, "jpeg") for view in sample.images]
+        score(sample.answer, sample.images, encoded, ["folder:x", *sample.extra_source_ids])
     return time.perf_counter() - started
 
 
@@ -289,7 +300,7 @@ def main():
     global JIGSAW_GRID
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--images", type=int, default=5000)
-    parser.add_argument("--tasks", nargs="+", default=list(TASKS), choices=TASKS)
+    parser.add_argument("--tasks", nargs="+", default=list(PAPER_TASKS), choices=sorted(registry.tasks()))
     parser.add_argument("--procs", nargs="+", type=int, default=[1, 2])
     parser.add_argument(
         "--max-side",
