@@ -8,7 +8,8 @@
   (MAX_RETRIES); each attempt writes its own temporary file.
 - Before building, one small task on every node with CPUs checks that it sees the source paths and
   the staging folder: a node that does not is named, with the path, in one line.
-- Progress: workers report rows to a small actor; the driver's bar reads it.
+- Progress: workers report rows to a small actor on the driver's node (not one that may die mid-build); the
+  driver's bar reads it.
 - The scan hashes files the sources do not hash themselves in Ray tasks (`RayHasher`).
 - An address must be HOST:PORT where something answers (ray.init would wait minutes for a head that is
   not there); a worker's OSError (a full disk, a folder it may not write) is raised as itself.
@@ -111,7 +112,12 @@ class RayEngine:
         """Tasks submitted a few per CPU ahead (the driver holds no task per shard of a huge build); the bar
         counts finished shards' images plus the rows running tasks report."""
         tasks = _remote()
-        progress = tasks["Progress"].remote()
+        # The bar's actor lives on the driver's node (Ray Client: the head's): placed by Ray it may share a node
+        # that dies mid-build, and its loss would sink a build whose shards Ray retries elsewhere.
+        here = ray.util.scheduling_strategies.NodeAffinitySchedulingStrategy(
+            ray.get_runtime_context().get_node_id(), soft=False
+        )
+        progress = tasks["Progress"].options(scheduling_strategy=here).remote()
         window, queue, pending, done = 2 * self.describe()["workers"], list(reversed(todo)), {}, bar.n
         while queue or pending:
             while queue and len(pending) < window:

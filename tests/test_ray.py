@@ -2,10 +2,13 @@
 
 The cluster (a head and a second node, one CPU each, started with `ray start`) is shared by the module's
 tests and stopped at the end by the pids of its own processes: `ray stop` would stop every cluster of the
-machine. Ray replaces 127.0.0.1 with the machine's address, so the nodes listen on 127.0.0.2.
+machine. Ray replaces 127.0.0.1 with the machine's address, so the nodes listen on 127.0.0.2. The test that
+kills a node starts a cluster of its own.
 """
 
+import contextlib
 import os
+import re
 import shutil
 import signal
 import socket
@@ -13,7 +16,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import benchmark_files as bf
@@ -77,17 +80,21 @@ def stop(temp_dir: str, timeout: float = 3) -> None:
 class Cluster:
     address: str  # HOST:PORT of the head
     temp_dir: str  # named in the command line of each of its processes
+    # What the second `ray start` left running: that node's raylet (its workers are the raylet's children), its
+    # agents and its log monitor
+    second: list[psutil.Process] = field(default_factory=list)
 
 
-@pytest.fixture(scope="module")
-def cluster():
-    """A fresh two-node cluster; stopped (by pid, bounded in time) even if a test fails."""
+@contextlib.contextmanager
+def two_node_cluster(**config: str):
+    """A fresh two-node cluster, `config` given to Ray as RAY_NAME=VALUE; stopped (by pid, bounded in time) even
+    if its user fails."""
     temp_dir = tempfile.mkdtemp(prefix="ray", dir="/tmp")  # short: Ray's socket paths have a length limit
     ports = free_ports(1 + 2 * (len(NODE_PORTS) + WORKER_PORTS))
     head, ports = ports[0], ports[1:]
     common = [f"--temp-dir={temp_dir}", "--disable-usage-stats"]
     # Loopback only: no token (`ray start --head` otherwise requires one, which a driver sends only in token mode)
-    env = {**os.environ, "RAY_AUTH_MODE": "disabled"}
+    env = {**os.environ, "RAY_AUTH_MODE": "disabled", **{f"RAY_{name}": value for name, value in config.items()}}
     size = len(NODE_PORTS) + WORKER_PORTS
     try:
         subprocess.run(
@@ -99,6 +106,7 @@ def cluster():
             timeout=120,
             env=env,
         )
+        before = {process.pid for process in cluster_processes(temp_dir)}
         subprocess.run(
             [BIN / "ray", "start", f"--address={HOST}:{head}", *common, *node_options(ports[size : 2 * size])],
             check=True,
@@ -106,10 +114,19 @@ def cluster():
             timeout=120,
             env=env,
         )
-        yield Cluster(f"{HOST}:{head}", temp_dir)
+        # new processes not started by one of the head's (a worker the head's raylet started meanwhile)
+        second = [p for p in cluster_processes(temp_dir) if p.pid not in before and p.ppid() not in before]
+        yield Cluster(f"{HOST}:{head}", temp_dir, second)
     finally:
         stop(temp_dir)
         shutil.rmtree(temp_dir, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    """A fresh two-node cluster shared by the module's tests."""
+    with two_node_cluster() as made:
+        yield made
 
 
 def ssl4rl_data(*args, **popen) -> subprocess.Popen:
@@ -128,9 +145,13 @@ def shards(folder: Path) -> list[bytes]:
     return [path.read_bytes() for path in sorted((folder / "data").glob("*.parquet"))]
 
 
-def engine(folder: Path) -> dict:
+def card(folder: Path) -> dict:
     text = (folder / "README.md").read_text()
-    return yaml.safe_load(text.split("---")[1])["ssl4rl"]["engine"]
+    return yaml.safe_load(text.split("---")[1])["ssl4rl"]
+
+
+def engine(folder: Path) -> dict:
+    return card(folder)["engine"]
 
 
 @pytest.fixture(scope="module")
@@ -201,6 +222,50 @@ def test_killed_worker_is_retried_and_output_identical(cluster, tmp_path, many_p
     assert process.returncode == 0, err
     assert not psutil.pid_exists(worker.pid) or worker.status() == psutil.STATUS_ZOMBIE
     assert shards(tmp_path / "ray") == shards(tmp_path / "local")
+
+
+def test_node_dying_mid_build_its_shards_are_retried_and_output_identical(tmp_path, many_photos):
+    # A cluster of its own: the second node dies for good. The GCS checks each node every second here (3 s by
+    # default) and declares it dead after 5 missed checks: the lost shards wait ~5 s for their retry, not ~15 s.
+    common = ["rotation", "--source", f"folder:{many_photos}"]
+    build(*common, "--num-proc", "2", "--out", tmp_path / "local")
+    with two_node_cluster(health_check_period_ms="1000") as cluster:
+        raylet = next(p for p in cluster.second if Path(p.cmdline()[0]).name == "raylet")
+        process = ssl4rl_data("build", *common, "--ray", cluster.address, "--out", tmp_path / "ray")  # with its bar
+        try:
+            deadline = time.monotonic() + 60
+            while not shard_running_under(raylet) and process.poll() is None and time.monotonic() < deadline:
+                time.sleep(0.02)
+            assert shard_running_under(raylet) and process.poll() is None, "no shard was running on the second node"
+            # the whole node at once, as a machine dying: its raylet, the raylet's workers, its agents, its log monitor
+            node = list({p.pid: p for p in [raylet, *raylet.children(recursive=True), *cluster.second]}.values())
+            for part in node:
+                with contextlib.suppress(psutil.NoSuchProcess):
+                    part.kill()
+            _, err = process.communicate(timeout=120)
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.communicate(timeout=10)
+        assert not psutil.wait_procs(node, timeout=5)[1]
+    assert process.returncode == 0, err
+    assert shards(tmp_path / "ray") == shards(tmp_path / "local")
+    # the card names the cluster the build started on; the version is the local build's
+    assert engine(tmp_path / "ray") == {"name": "ray", "nodes": 2, "workers": 2}
+    assert card(tmp_path / "ray")["version"] == card(tmp_path / "local")["version"]
+    # the bar ends at every row, and never counted a retried shard twice on the way
+    counts = [(int(n), int(total)) for n, total in re.findall(r"building:[^\r\n]*?(\d+)/(\d+)", err)]
+    assert counts[-1] == (504, 504) and all(n <= total for n, total in counts), counts
+    assert not list(tmp_path.glob(".*partial*"))
+
+
+def shard_running_under(raylet: psutil.Process) -> bool:
+    """Whether one of `raylet`'s worker processes runs the `build` task (Ray titles a busy worker ray::TASK)."""
+    for child in raylet.children():
+        with contextlib.suppress(psutil.NoSuchProcess, IndexError):
+            if child.cmdline()[0].startswith("ray::build"):
+                return True
+    return False
 
 
 def test_interrupted_ray_build_resumes(cluster, tmp_path, many_photos):
