@@ -19,7 +19,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from build_throughput import default_task, make_photos, task_samples  # noqa: E402
+from build_measures import default_task, task_samples  # noqa: E402
+from photo_set import make_photos  # noqa: E402
 
 from ssl4rl_data import registry  # noqa: E402
 from ssl4rl_data.difficulty import RowScorer  # noqa: E402

@@ -248,7 +248,7 @@ make_data() {
   "$PYTHON" -c "
 import sys; from pathlib import Path
 sys.path.insert(0, '$ROOT/benchmarks')
-from build_throughput import make_photos
+from photo_set import make_photos
 make_photos(Path('$WORK/photos'), $count, procs=$procs)" || return 1
   for task in rotation jigsaw; do
     "$PYTHON" -m ssl4rl_data.cli build "$task" --source "folder:$WORK/photos" --out "$WORK/data/$task" \

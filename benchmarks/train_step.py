@@ -19,207 +19,13 @@ padding are not counted (they are hardware work, not model work), so hardware ut
 import argparse
 import dataclasses
 import json
-import resource
 import tempfile
 import time
 from pathlib import Path
 
 import torch
-
-ROOT = Path(__file__).resolve().parents[1]
-
-PEAK_BF16_FLOPS = {"H100": 989e12, "H200": 989e12, "A100": 312e12}  # dense bf16 tensor-core peaks
-
-
-# ---------------------------------------------------------------------------------------------
-# FLOP accounting
-
-
-@dataclasses.dataclass(frozen=True)
-class Arch:
-    """The numbers of a Qwen2.5-VL that its FLOPs depend on (matmul weights only; norms, biases,
-    activations and softmax are left out: under 1% of the total)."""
-
-    text_matmul: int  # decoder-layer matmul weights of the language model (all layers), used once per token
-    lm_head: int  # vocab x hidden, used once per token whose logits are computed
-    text_layers: int
-    text_attn_width: int  # query heads x head dim: QK^T and AV cost 2 x this x keys each, per layer
-    patch_matmul: int  # vision weights used once per 14x14 patch: the patch embedding and every block
-    merger_matmul: int  # the patch merger's weights, used once per merged token (merge x merge patches)
-    merge: int  # patches per merged (text) token: spatial_merge_size ** 2
-    vision_full_layers: int  # blocks attending over the whole image
-    vision_window_layers: int  # blocks attending within windows
-    vision_window_patches: int  # patches per window (8 x 8 for Qwen2.5-VL)
-    vision_attn_width: int  # vision hidden size
-
-
-def arch_from_config(config) -> Arch:
-    """`Arch` of a `Qwen2_5_VLConfig`, counted from its shapes."""
-    text, vision = config.text_config, config.vision_config
-    h, heads, kv = text.hidden_size, text.num_attention_heads, text.num_key_value_heads
-    head_dim = getattr(text, "head_dim", None) or h // heads
-    per_layer = h * heads * head_dim + 2 * h * kv * head_dim + heads * head_dim * h + 3 * h * text.intermediate_size
-    hv, merge = vision.hidden_size, vision.spatial_merge_size**2
-    patch_in = vision.in_channels * vision.temporal_patch_size * vision.patch_size**2
-    block = 4 * hv * hv + 3 * hv * vision.intermediate_size  # qkv + proj, gated MLP
-    merged = hv * merge
-    window = vision.window_size // vision.patch_size  # patches per window side
-    full = len(vision.fullatt_block_indexes)
-    return Arch(
-        text_matmul=text.num_hidden_layers * per_layer,
-        lm_head=text.vocab_size * h,
-        text_layers=text.num_hidden_layers,
-        text_attn_width=heads * head_dim,
-        patch_matmul=patch_in * hv + vision.depth * block,
-        merger_matmul=merged * merged + merged * vision.out_hidden_size,
-        merge=merge,
-        vision_full_layers=full,
-        vision_window_layers=vision.depth - full,
-        vision_window_patches=window * window,
-        vision_attn_width=hv,
-    )
-
-
-def vision_forward_flops(arch: Arch, image_patches) -> float:
-    """Forward FLOPs of the vision tower over images of the given patch counts (before the merge).
-
-    Per patch: 2 x patch_matmul. Per merged token: 2 x merger_matmul. Attention (QK^T and AV,
-    2 x width FLOPs per query-key pair each): full-attention blocks pair every patch of an image
-    with every other; window blocks pair it with the patches of its window (at most the image)."""
-    flops = 0.0
-    for patches in image_patches:
-        flops += 2 * arch.patch_matmul * patches + 2 * arch.merger_matmul * patches / arch.merge
-        keys = arch.vision_full_layers * patches + arch.vision_window_layers * min(arch.vision_window_patches, patches)
-        flops += 4 * arch.vision_attn_width * patches * keys
-    return flops
-
-
-def text_forward_flops(arch: Arch, start: int, stop: int, logits: int) -> float:
-    """Forward FLOPs of the language model for the tokens at positions start..stop-1 of a sequence
-    whose earlier positions are cached, computing `logits` rows of the LM head.
-
-    2 x text_matmul per token; causal attention: the token at position p attends p + 1 keys,
-    4 x attn_width FLOPs per key per layer; 2 x lm_head per logits row. The embedding is a lookup."""
-    pairs = (stop * (stop + 1) - start * (start + 1)) / 2  # sum of (p + 1) for p in start..stop-1
-    return (
-        2 * arch.text_matmul * (stop - start)
-        + 4 * arch.text_attn_width * arch.text_layers * pairs
-        + 2 * arch.lm_head * logits
-    )
-
-
-def rollout_flops(
-    arch: Arch,
-    prompt_tokens: int,
-    completion_tokens: int,
-    image_patches,
-    *,
-    prefill_shared_by: int = 1,
-    old_logps: bool = False,
-    reference: bool = False,
-) -> dict[str, float]:
-    """Model FLOPs TRL's GRPOTrainer spends on one rollout (one completion of one prompt), by pass.
-
-    prompt_tokens: the prompt's length after the processor expanded its image tokens (P);
-    completion_tokens: the completion's length (C); image_patches: the prompt's images' patch counts.
-      rollout_prefill  the vision tower on the images and the prompt's P tokens, one logits row,
-                       divided by `prefill_shared_by`: 1 for transformers generate (TRL repeats each
-                       prompt num_generations times in the batch and nothing is cached between them), or
-                       num_generations for an engine whose prefix cache shares a prompt's prefill
-      rollout_decode   C - 1 single-token forwards (the first token comes from the prefill's logits)
-                       at positions P..P+C-2 over the KV cache, each with a logits row
-      old_logps        when TRL computes it (see `old_logps_computed`): vision + P + C tokens, C logits rows
-      reference        when beta > 0: the same forward, on the reference model
-      train            forward + backward = 3 x that forward (the backward costs two forwards)
-    """
-    scored = vision_forward_flops(arch, image_patches) + text_forward_flops(
-        arch, 0, prompt_tokens + completion_tokens, completion_tokens
-    )
-    flops = {
-        "rollout_prefill": (vision_forward_flops(arch, image_patches) + text_forward_flops(arch, 0, prompt_tokens, 1))
-        / prefill_shared_by,
-        "rollout_decode": text_forward_flops(
-            arch, prompt_tokens, prompt_tokens + completion_tokens - 1, completion_tokens - 1
-        )
-        if completion_tokens > 1
-        else 0.0,
-        "old_logps": scored if old_logps else 0.0,
-        "reference": scored if reference else 0.0,
-        "train": 3 * scored,
-    }
-    flops["total"] = sum(flops.values())
-    return flops
-
-
-def old_logps_computed(
-    gradient_accumulation_steps: int,
-    steps_per_generation: int,
-    num_iterations: int,
-    use_vllm: bool = False,
-    vllm_importance_sampling_correction: bool = True,
-) -> bool:
-    """Whether TRL 1.16's GRPOTrainer runs a separate old-log-prob forward pass (grpo_trainer.py,
-    `_generate_and_score_completions`): when generation and optimisation steps are misaligned, or
-    always with vLLM's importance-sampling correction (on by default)."""
-    return gradient_accumulation_steps % (steps_per_generation * num_iterations) != 0 or (
-        use_vllm and vllm_importance_sampling_correction
-    )
-
-
-def prompt_shapes(dataset, processor, rows: int = 64) -> list[tuple[int, list[int]]]:
-    """(prompt tokens after image expansion, patches per image) of up to `rows` rows, as TRL tokenizes them."""
-    shapes = []
-    for row in dataset.select(range(min(rows, len(dataset)))):
-        text = processor.apply_chat_template(row["prompt"], tokenize=False, add_generation_prompt=True)
-        inputs = processor(text=[text], images=[row["images"]], return_tensors="pt")
-        shapes.append(
-            (int(inputs["input_ids"].shape[1]), [int(t * h * w) for t, h, w in inputs["image_grid_thw"].tolist()])
-        )
-    return shapes
-
-
-# ---------------------------------------------------------------------------------------------
-# The benchmark
-
-
-class StepTimer:
-    """A TrainerCallback recording wall time per optimizer step (CUDA-synchronised) and printing each step."""
-
-    def __init__(self, rollout_seconds: list):
-        self.times, self._start, self.rollout_seconds = [], None, rollout_seconds
-
-    def on_step_begin(self, args, state, control, **kwargs):
-        _sync()
-        self._start = time.perf_counter()
-
-    def on_step_end(self, args, state, control, **kwargs):
-        _sync()
-        self.times.append(time.perf_counter() - self._start)
-
-    def on_log(self, args, state, control, logs=None, **kwargs):
-        if logs and "completions/mean_length" in logs and self.times:
-            rollout = self.rollout_seconds[-1] if self.rollout_seconds else float("nan")
-            print(
-                f"step {len(self.times)}: {self.times[-1]:.2f} s (rollout {rollout:.2f} s), mean completion "
-                f"{logs['completions/mean_length']:.0f} tokens, peak memory {_peak_memory_gib():.1f} GiB",
-                flush=True,
-            )
-
-    def __getattr__(self, name):  # the other callback events: nothing to do
-        if name.startswith("on_"):
-            return lambda *args, **kwargs: None
-        raise AttributeError(name)
-
-
-def _sync():
-    if torch.cuda.is_available():
-        torch.cuda.synchronize()
-
-
-def _peak_memory_gib() -> float:
-    if torch.cuda.is_available():
-        return torch.cuda.max_memory_allocated() / 2**30
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # KiB on Linux
+from step_measures import StepTimer, peak_memory_gib, print_figures, sync_device
+from train_flops import PEAK_BF16_FLOPS, arch_from_config, old_logps_computed, prompt_shapes, rollout_flops
 
 
 def processor_for(folder: str, max_pixels: int):
@@ -361,10 +167,10 @@ def main(argv=None):
     generate = trainer._generate_single_turn  # timed: the rollouts alone
 
     def timed_generate(*a, **k):
-        _sync()
+        sync_device()
         started = time.perf_counter()
         result = generate(*a, **k)
-        _sync()
+        sync_device()
         rollout_seconds.append(time.perf_counter() - started)
         return result
 
@@ -440,7 +246,7 @@ def main(argv=None):
         "achieved_flops": achieved,
         "peak_flops": peak,
         "mfu": achieved / peak if peak else None,
-        "peak_memory_gib": _peak_memory_gib(),
+        "peak_memory_gib": peak_memory_gib(),
         "peak_memory_kind": "GPU allocated" if not args.cpu else "host RSS",
         "peak_reserved_gib": torch.cuda.max_memory_reserved() / 2**30 if not args.cpu else None,
         "step_times_s": [t for t, _, _ in steps],
@@ -450,43 +256,6 @@ def main(argv=None):
     if args.json:
         args.json.write_text(json.dumps(figures, indent=2))
     return figures
-
-
-def print_figures(f: dict, args):
-    share = {k: v / f["flops_per_step"]["total"] for k, v in f["flops_per_step"].items() if k != "total"}
-    print(f"device                 {f['device']}")
-    print(
-        f"model                  Qwen2.5-VL-{f['size']} architecture, {f['parameters']:,} parameters, random weights"
-    )
-    print(
-        f"rollouts               {'vLLM colocate' if args.use_vllm else 'transformers generate'}; "
-        f"{args.prompts_per_step} prompts x {args.num_generations} per step, max {args.max_completion_length} new tokens"
-    )
-    print(
-        f"step time              {f['step_time_s']:.3f} s (mean of {f['steps_measured']} steps after warm-up; "
-        f"rollout {f['rollout_time_s']:.3f} s of it)"
-    )
-    print(
-        f"generated tokens/s     {f['generated_tokens_per_s']:.1f} per GPU over the whole step; "
-        f"{f['rollout_tokens_per_s'] or float('nan'):.1f} during rollouts ({f['generated_tokens_per_step']:.0f} tokens per step)"
-    )
-    print(
-        f"prompt                 {f['prompt_tokens_per_rollout']:.0f} tokens ({f['prompt_tokens_per_rollout_trl']:.0f} "
-        f"counted by TRL), {f['image_patches_per_rollout']:.0f} image patches per rollout"
-    )
-    print(
-        f"peak memory            {f['peak_memory_gib']:.2f} GiB {f['peak_memory_kind']}"
-        + (f" ({f['peak_reserved_gib']:.1f} GiB reserved)" if f["peak_reserved_gib"] is not None else "")
-    )
-    print(
-        f"model FLOPs per step   {f['flops_per_step']['total'] / 1e12:.4g} TFLOP: "
-        + ", ".join(f"{k} {100 * v:.0f}%" for k, v in share.items() if v)
-    )
-    print(f"achieved               {f['achieved_flops'] / 1e12:.4g} TFLOP/s")
-    if f["mfu"] is not None:
-        print(f"MFU                    {100 * f['mfu']:.2f} % of {f['peak_flops'] / 1e12:.0f} TFLOP/s")
-    else:
-        print("MFU                    n/a (no peak FLOP/s known for this device; pass --peak-flops)")
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""benchmarks/gpu_check.sh --cpu end to end, and the model-FLOP accounting of benchmarks/train_step.py."""
+"""benchmarks/gpu_check.sh --cpu end to end, and the model-FLOP accounting of benchmarks/train_flops.py."""
 
 import os
 import re
@@ -9,7 +9,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from train_step import Arch, arch_from_config, old_logps_computed, rollout_flops  # noqa: E402
+from train_flops import Arch, arch_from_config, old_logps_computed, rollout_flops  # noqa: E402
 
 # Round numbers, so every term can be checked by hand.
 ARCH = Arch(

@@ -12,20 +12,23 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 import learning_check  # noqa: E402
+import learning_model  # noqa: E402
+import learning_scenes  # noqa: E402
+import learning_stats  # noqa: E402
 
 
 def test_gain_statistics_are_the_binomial_standard_error_of_the_difference():
-    stats = learning_check.gain_statistics(0.25, 0.45, 256)
+    stats = learning_stats.gain_statistics(0.25, 0.45, 256)
     se = ((0.25 * 0.75 + 0.45 * 0.55) / 256) ** 0.5
     assert stats["se"] == pytest.approx(se)
     assert stats["z"] == pytest.approx(0.2 / se)
-    assert learning_check.gain_statistics(0.5, 0.5, 200)["z"] == 0
+    assert learning_stats.gain_statistics(0.5, 0.5, 200)["z"] == 0
 
 
 def test_paired_counts():
     before = [1, 0, 0, 1, 0]
     after = [1, 1, 1, 0, 0]
-    assert learning_check.paired_counts(before, after) == {"both": 1, "gained": 2, "lost": 1, "neither": 1}
+    assert learning_stats.paired_counts(before, after) == {"both": 1, "gained": 2, "lost": 1, "neither": 1}
 
 
 def test_warm_start_targets_are_random_answers_not_labels(photo_folder, tmp_path):
@@ -35,7 +38,7 @@ def test_warm_start_targets_are_random_answers_not_labels(photo_folder, tmp_path
 
     assert main(["build", "rotation", "--source", f"folder:{photo_folder}", "--out", str(tmp_path / "rot"), "-q"]) == 0
     dataset = load_dataset(str(tmp_path / "rot"), split="train")
-    rows = learning_check.format_targets(dataset, 4 * len(dataset), seed=0)
+    rows = learning_model.format_targets(dataset, 4 * len(dataset), seed=0)
     assert set(rows.column_names) == {"prompt", "images", "completion"}
     targets = [row["completion"][0]["content"][0]["text"] for row in rows]
     answers = {f"<answer>{a}</answer>" for a in dataset["answer"]}
@@ -46,8 +49,8 @@ def test_warm_start_targets_are_random_answers_not_labels(photo_folder, tmp_path
 
 
 def test_scenes_differ_by_seed():
-    a, b = (learning_check.scene(np.random.default_rng(seed)) for seed in (1, 2))
-    assert a.size == b.size == (learning_check.IMAGE_SIDE,) * 2 and a.tobytes() != b.tobytes()
+    a, b = (learning_scenes.scene(np.random.default_rng(seed)) for seed in (1, 2))
+    assert a.size == b.size == (learning_scenes.IMAGE_SIDE,) * 2 and a.tobytes() != b.tobytes()
 
 
 def test_quick_run_end_to_end(tmp_path):
