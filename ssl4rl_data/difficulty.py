@@ -97,7 +97,7 @@ def keep_tier(builder, tier: str) -> tuple[ShardStats, dict, dict]:
             for score in pq.read_table(builder.shard_path(index), columns=["difficulty"]).column(0).to_pylist()
         ]
         if not scores:  # every image was skipped: the build says so, with the reasons
-            return _unchanged(builder)
+            return (*_collect(builder), {})
         cuts = tier_cuts(scores)
         if cuts is None:
             raise UserError(
@@ -116,13 +116,7 @@ def keep_tier(builder, tier: str) -> tuple[ShardStats, dict, dict]:
             "unscored": sum(s is None for s in scores),
         }
         write_atomic(saved, json.dumps(summary))
-    stats, files = ShardStats(), {}
-    for index in range(len(builder.shards)):
-        shard_stats, entry = builder.record(index)
-        if entry.get("tier") != tier:
-            shard_stats, entry = _rewrite(builder, index, shard_stats, summary)
-        stats.add(shard_stats)
-        files[f"data/{builder.shard_path(index).name}"] = {k: entry[k] for k in ("bytes", "sha256")}
+    stats, files = _collect(builder, summary)
     return stats, files, {**summary, "rows_kept": stats.rows}
 
 
@@ -130,13 +124,17 @@ def _rows(count: int) -> str:
     return f"{count} row" if count == 1 else f"{count} rows"
 
 
-def _unchanged(builder) -> tuple[ShardStats, dict, dict]:
+def _collect(builder, summary: dict | None = None) -> tuple[ShardStats, dict]:
+    """The build's stats and manifest from its shard records; with a tier's `summary`, every shard not yet
+    cut to that tier is rewritten first."""
     stats, files = ShardStats(), {}
     for index in range(len(builder.shards)):
         shard_stats, entry = builder.record(index)
+        if summary is not None and entry.get("tier") != summary["tier"]:
+            shard_stats, entry = _rewrite(builder, index, shard_stats, summary)
         stats.add(shard_stats)
         files[f"data/{builder.shard_path(index).name}"] = {k: entry[k] for k in ("bytes", "sha256")}
-    return stats, files, {}
+    return stats, files
 
 
 def _rewrite(builder, index: int, old: ShardStats, summary: dict) -> tuple[ShardStats, dict]:
